@@ -1,0 +1,1 @@
+//! Kubernetes-compatible REST API (placeholder; implemented by the API server work).

@@ -1,0 +1,1 @@
+//! Reconcilers and runner (placeholder; implemented by the controller work).
