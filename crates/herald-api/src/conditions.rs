@@ -46,7 +46,14 @@ impl ConditionSet {
         message: &str,
         now: &str,
     ) {
-        set(conditions, t, ConditionStatus::True, Some(reason), Some(message), now);
+        set(
+            conditions,
+            t,
+            ConditionStatus::True,
+            Some(reason),
+            Some(message),
+            now,
+        );
         self.recompute(conditions, now);
     }
 
@@ -58,7 +65,14 @@ impl ConditionSet {
         message: &str,
         now: &str,
     ) {
-        set(conditions, t, ConditionStatus::False, Some(reason), Some(message), now);
+        set(
+            conditions,
+            t,
+            ConditionStatus::False,
+            Some(reason),
+            Some(message),
+            now,
+        );
         self.recompute(conditions, now);
     }
 
@@ -70,7 +84,14 @@ impl ConditionSet {
         message: &str,
         now: &str,
     ) {
-        set(conditions, t, ConditionStatus::Unknown, Some(reason), Some(message), now);
+        set(
+            conditions,
+            t,
+            ConditionStatus::Unknown,
+            Some(reason),
+            Some(message),
+            now,
+        );
         self.recompute(conditions, now);
     }
 
@@ -81,19 +102,32 @@ impl ConditionSet {
             .iter()
             .filter(|c| self.dependents.contains(&c.type_.as_str()) && c.severity.is_empty())
             .collect();
-        let missing = self.dependents.iter().any(|d| !conditions.iter().any(|c| c.type_ == *d));
-        let (status, reason, message) = if let Some(c) =
-            deps.iter().find(|c| c.status == ConditionStatus::False)
-        {
-            (ConditionStatus::False, c.reason.clone(), c.message.clone())
-        } else if let Some(c) = deps.iter().find(|c| c.status == ConditionStatus::Unknown) {
-            (ConditionStatus::Unknown, c.reason.clone(), c.message.clone())
-        } else if missing {
-            (ConditionStatus::Unknown, None, None)
-        } else {
-            (ConditionStatus::True, None, None)
-        };
-        set(conditions, READY, status, reason.as_deref(), message.as_deref(), now);
+        let missing = self
+            .dependents
+            .iter()
+            .any(|d| !conditions.iter().any(|c| c.type_ == *d));
+        let (status, reason, message) =
+            if let Some(c) = deps.iter().find(|c| c.status == ConditionStatus::False) {
+                (ConditionStatus::False, c.reason.clone(), c.message.clone())
+            } else if let Some(c) = deps.iter().find(|c| c.status == ConditionStatus::Unknown) {
+                (
+                    ConditionStatus::Unknown,
+                    c.reason.clone(),
+                    c.message.clone(),
+                )
+            } else if missing {
+                (ConditionStatus::Unknown, None, None)
+            } else {
+                (ConditionStatus::True, None, None)
+            };
+        set(
+            conditions,
+            READY,
+            status,
+            reason.as_deref(),
+            message.as_deref(),
+            now,
+        );
     }
 
     /// True when `Ready` is True.
@@ -149,7 +183,10 @@ mod tests {
     fn ready_follows_dependents() {
         let mut c = Vec::new();
         SET.initialize(&mut c, "t0");
-        assert_eq!(get(&c, READY).map(|c| c.status), Some(ConditionStatus::Unknown));
+        assert_eq!(
+            get(&c, READY).map(|c| c.status),
+            Some(ConditionStatus::Unknown)
+        );
         SET.mark_true(&mut c, "A", "t1");
         SET.mark_false(&mut c, "B", "Broken", "b is broken", "t1");
         let ready = get(&c, READY).cloned().unwrap_or_default();
@@ -158,6 +195,11 @@ mod tests {
         SET.mark_true(&mut c, "B", "t2");
         assert!(ConditionSet::is_ready(&c));
         assert_eq!(c[0].type_, READY);
-        assert_eq!(get(&c, "A").and_then(|c| c.last_transition_time.clone()).as_deref(), Some("t1"));
+        assert_eq!(
+            get(&c, "A")
+                .and_then(|c| c.last_transition_time.clone())
+                .as_deref(),
+            Some("t1")
+        );
     }
 }

@@ -44,7 +44,11 @@ pub struct FieldError {
 
 impl FieldError {
     pub fn new(path: impl Into<String>, reason: FieldReason, message: impl Into<String>) -> Self {
-        FieldError { path: path.into(), reason, message: message.into() }
+        FieldError {
+            path: path.into(),
+            reason,
+            message: message.into(),
+        }
     }
     pub fn required(path: impl Into<String>) -> Self {
         Self::new(path, FieldReason::Required, "Required value")
@@ -56,7 +60,11 @@ impl FieldError {
         Self::new(path, FieldReason::Forbidden, message)
     }
     pub fn not_supported(path: impl Into<String>, value: &str, supported: &[&str]) -> Self {
-        let list = supported.iter().map(|s| format!("\"{s}\"")).collect::<Vec<_>>().join(", ");
+        let list = supported
+            .iter()
+            .map(|s| format!("\"{s}\""))
+            .collect::<Vec<_>>()
+            .join(", ");
         Self::new(
             path,
             FieldReason::NotSupported,
@@ -65,7 +73,11 @@ impl FieldError {
     }
     /// An immutable field changed; the message follows Knative's webhook wording.
     pub fn immutable(path: impl Into<String>) -> Self {
-        Self::new(path, FieldReason::Forbidden, "Immutable fields changed (-old +new)")
+        Self::new(
+            path,
+            FieldReason::Forbidden,
+            "Immutable fields changed (-old +new)",
+        )
     }
 }
 

@@ -10,6 +10,7 @@ pub mod meta;
 pub mod object;
 pub mod registry;
 pub mod schema;
+pub mod validation;
 
 pub mod core;
 pub mod eventing;

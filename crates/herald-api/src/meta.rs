@@ -190,7 +190,11 @@ pub struct SourceStatus {
     /// The resolved URI of the sink.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sink_uri: Option<String>,
-    #[serde(default, rename = "sinkCACerts", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        rename = "sinkCACerts",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub sink_ca_certs: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sink_audience: Option<String>,

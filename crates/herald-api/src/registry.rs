@@ -84,7 +84,11 @@ impl ServedVersion {
 
 /// Formats an apiVersion: `v1` for the core group, else `group/version`.
 pub fn api_version(group: &str, version: &str) -> String {
-    if group.is_empty() { version.to_string() } else { format!("{group}/{version}") }
+    if group.is_empty() {
+        version.to_string()
+    } else {
+        format!("{group}/{version}")
+    }
 }
 
 /// Splits an apiVersion into (group, version).
@@ -153,7 +157,11 @@ pub fn decode<T: DeserializeOwned>(v: &Value) -> Result<T, FieldErrors> {
     serde_path_to_error::deserialize(v).map_err(|e| {
         let path = e.path().to_string();
         let path = if path == "." { String::new() } else { path };
-        FieldErrors::from(FieldError::new(path, FieldReason::TypeInvalid, e.inner().to_string()))
+        FieldErrors::from(FieldError::new(
+            path,
+            FieldReason::TypeInvalid,
+            e.inner().to_string(),
+        ))
     })
 }
 
@@ -206,7 +214,11 @@ impl Resource {
     }
     /// A stable identity used as the store's key prefix: `group/plural` (`core/…` for core).
     pub fn key(&self) -> String {
-        let g = if self.group.is_empty() { "core" } else { self.group };
+        let g = if self.group.is_empty() {
+            "core"
+        } else {
+            self.group
+        };
         format!("{g}/{}", self.plural)
     }
 }
@@ -219,7 +231,9 @@ pub struct Registry {
 impl Registry {
     /// The registry of all built-in kinds.
     pub fn new() -> Self {
-        Registry { resources: crate::all_resources() }
+        Registry {
+            resources: crate::all_resources(),
+        }
     }
 
     pub fn from_resources(resources: Vec<Resource>) -> Self {
@@ -231,20 +245,33 @@ impl Registry {
     }
 
     /// Finds the endpoint for `group/version` and a plural resource name.
-    pub fn lookup(&self, group: &str, version: &str, plural: &str) -> Option<(&Resource, &ServedVersion)> {
-        self.endpoints().find(|(_, v)| v.group == group && v.version == version && v.plural == plural)
+    pub fn lookup(
+        &self,
+        group: &str,
+        version: &str,
+        plural: &str,
+    ) -> Option<(&Resource, &ServedVersion)> {
+        self.endpoints()
+            .find(|(_, v)| v.group == group && v.version == version && v.plural == plural)
     }
 
     /// Finds the endpoint for `apiVersion` + `kind`.
-    pub fn lookup_kind(&self, api_version: &str, kind: &str) -> Option<(&Resource, &ServedVersion)> {
+    pub fn lookup_kind(
+        &self,
+        api_version: &str,
+        kind: &str,
+    ) -> Option<(&Resource, &ServedVersion)> {
         let (group, version) = split_api_version(api_version);
-        self.endpoints().find(|(_, v)| v.group == group && v.version == version && v.kind == kind)
+        self.endpoints()
+            .find(|(_, v)| v.group == group && v.version == version && v.kind == kind)
     }
 
     /// Finds a resource by group and kind in any served version (for references that omit or
     /// carry an old apiVersion).
     pub fn lookup_group_kind(&self, group: &str, kind: &str) -> Option<&Resource> {
-        self.endpoints().find(|(_, v)| v.group == group && v.kind == kind).map(|(r, _)| r)
+        self.endpoints()
+            .find(|(_, v)| v.group == group && v.kind == kind)
+            .map(|(r, _)| r)
     }
 
     /// Finds a resource by its storage key (`Resource::key`).
@@ -254,7 +281,9 @@ impl Registry {
 
     /// Every (resource, endpoint) pair.
     pub fn endpoints(&self) -> impl Iterator<Item = (&Resource, &ServedVersion)> {
-        self.resources.iter().flat_map(|r| r.versions.iter().map(move |v| (r, v)))
+        self.resources
+            .iter()
+            .flat_map(|r| r.versions.iter().map(move |v| (r, v)))
     }
 }
 

@@ -51,7 +51,9 @@ fn inline(schema: &Value, defs: &Map<String, Value>, stack: &mut Vec<String>) ->
                 if stack.contains(&name) || stack.len() > MAX_DEPTH {
                     return preserve_unknown();
                 }
-                let Some(target) = defs.get(&name) else { return preserve_unknown() };
+                let Some(target) = defs.get(&name) else {
+                    return preserve_unknown();
+                };
                 stack.push(name);
                 let mut resolved = inline(target, defs, stack);
                 stack.pop();
@@ -83,9 +85,14 @@ fn inline(schema: &Value, defs: &Map<String, Value>, stack: &mut Vec<String>) ->
 /// into plain structural schemas.
 fn simplify(mut m: Map<String, Value>) -> Value {
     for key in ["allOf", "anyOf", "oneOf"] {
-        let Some(Value::Array(items)) = m.get(key).cloned() else { continue };
-        let non_null: Vec<Value> =
-            items.iter().filter(|s| !is_null_schema(s)).cloned().collect();
+        let Some(Value::Array(items)) = m.get(key).cloned() else {
+            continue;
+        };
+        let non_null: Vec<Value> = items
+            .iter()
+            .filter(|s| !is_null_schema(s))
+            .cloned()
+            .collect();
         if non_null.len() < items.len() {
             m.insert("nullable".into(), Value::Bool(true));
         }
@@ -102,7 +109,10 @@ fn simplify(mut m: Map<String, Value>) -> Value {
     }
     // `type: ["string", "null"]` -> `type: string, nullable: true`
     if let Some(Value::Array(types)) = m.get("type").cloned() {
-        let non_null: Vec<&Value> = types.iter().filter(|t| t.as_str() != Some("null")).collect();
+        let non_null: Vec<&Value> = types
+            .iter()
+            .filter(|t| t.as_str() != Some("null"))
+            .collect();
         if non_null.len() < types.len() {
             m.insert("nullable".into(), Value::Bool(true));
         }
@@ -122,7 +132,9 @@ fn simplify(mut m: Map<String, Value>) -> Value {
 
 fn is_null_schema(s: &Value) -> bool {
     s.get("type").and_then(Value::as_str) == Some("null")
-        || s.get("enum").and_then(Value::as_array).is_some_and(|a| a.len() == 1 && a[0].is_null())
+        || s.get("enum")
+            .and_then(Value::as_array)
+            .is_some_and(|a| a.len() == 1 && a[0].is_null())
         || s.get("const").is_some_and(Value::is_null)
 }
 
@@ -155,7 +167,10 @@ fn properties(schema: &Value) -> Option<Map<String, Value>> {
 }
 
 fn preserves(schema: &Value) -> bool {
-    schema.get("x-kubernetes-preserve-unknown-fields").and_then(Value::as_bool) == Some(true)
+    schema
+        .get("x-kubernetes-preserve-unknown-fields")
+        .and_then(Value::as_bool)
+        == Some(true)
         || schema.as_object().is_some_and(|m| m.is_empty())
         || schema.as_bool() == Some(true)
 }
@@ -169,7 +184,11 @@ fn walk(schema: &Value, instance: &Value, path: &str, out: &mut Vec<String>, _in
             let props = properties(schema);
             let additional = schema.get("additionalProperties");
             for (k, v) in obj {
-                let child = if path.is_empty() { k.clone() } else { format!("{path}.{k}") };
+                let child = if path.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{path}.{k}")
+                };
                 if let Some(s) = props.as_ref().and_then(|p| p.get(k)) {
                     walk(s, v, &child, out, false);
                 } else if let Some(a) = additional {
@@ -204,7 +223,9 @@ fn prune_walk(schema: &Value, instance: &mut Value) {
             let additional = schema.get("additionalProperties").cloned();
             obj.retain(|k, _| {
                 props.as_ref().is_some_and(|p| p.contains_key(k))
-                    || additional.as_ref().is_some_and(|a| a.as_bool() != Some(false))
+                    || additional
+                        .as_ref()
+                        .is_some_and(|a| a.as_bool() != Some(false))
                     || (props.is_none() && additional.is_none())
             });
             for (k, v) in obj.iter_mut() {
