@@ -6,10 +6,22 @@
 //! persisted history so watches resume across restarts; a watch from a revision older than the
 //! retained history fails with [`StoreError::Gone`] (HTTP 410).
 //!
-//! API SKELETON: signatures are fixed; bodies are being implemented by the store work.
+//! Layout (see `db.rs`): an `objects` table keyed by (resource, namespace, name), two indexes
+//! (owner uid -> dependents for garbage collection, namespace -> contents for namespace
+//! deletion), a `meta` table with the current revision and a `history` table (rv -> event)
+//! trimmed to the newest [`StoreOptions::history_limit`] events. Writes are serialized by one
+//! mutex held across the redb commit and the broadcast to live watches, so watches see events
+//! in revision order.
 
-use std::path::Path;
 use std::sync::Arc;
+
+mod db;
+mod obj;
+mod store;
+mod watch;
+
+pub use store::{Store, StoreOptions};
+pub use watch::Watch;
 
 use serde_json::Value;
 
@@ -80,82 +92,4 @@ pub enum Deleted {
     Gone(Value),
     /// The object has finalizers: `deletionTimestamp` was set and it stays until they are removed.
     Pending(Value),
-}
-
-/// A live watch: historical events after the requested revision, then live ones.
-pub struct Watch {
-    _private: (),
-}
-
-impl Watch {
-    /// The next event, or `None` when the watch ended (the store shut down or the consumer
-    /// fell too far behind; clients then re-list, as with a Kubernetes watch timeout).
-    pub async fn next(&mut self) -> Option<WatchEvent> {
-        todo!()
-    }
-}
-
-/// The object store. Cheap to clone (shared handle).
-#[derive(Clone)]
-pub struct Store {
-    _private: Arc<()>,
-}
-
-impl Store {
-    /// Opens (or creates) the store in `dir` (created with mode 0700; the database file is
-    /// 0600 because it holds Secrets).
-    pub fn open(_dir: &Path) -> Result<Store, StoreError> {
-        todo!()
-    }
-
-    /// The current global revision.
-    pub fn current_rv(&self) -> Rv {
-        todo!()
-    }
-
-    /// One object, or `None`.
-    pub fn get(&self, _resource: &str, _namespace: &str, _name: &str) -> Result<Option<Value>, StoreError> {
-        todo!()
-    }
-
-    /// All objects of a resource, in one namespace or all (`None`), sorted by namespace then
-    /// name, with the revision the list is consistent at.
-    pub fn list(&self, _resource: &str, _namespace: Option<&str>) -> Result<(Vec<Value>, Rv), StoreError> {
-        todo!()
-    }
-
-    /// Creates an object. The store sets `metadata.uid`, `creationTimestamp` and
-    /// `resourceVersion` (and generates `metadata.name` from `generateName` when needed);
-    /// every other field is stored as given.
-    pub fn create(&self, _resource: &str, _obj: Value) -> Result<Value, StoreError> {
-        todo!()
-    }
-
-    /// Replaces an object. If `metadata.resourceVersion` is set it must equal the stored one
-    /// (else Conflict). `uid` and `creationTimestamp` are kept from the stored object. If the
-    /// object has a `deletionTimestamp` and no finalizers left, it is deleted instead.
-    pub fn update(&self, _resource: &str, _obj: Value) -> Result<Value, StoreError> {
-        todo!()
-    }
-
-    /// Deletes an object. With finalizers it only gets a `deletionTimestamp`. Deleting cascades:
-    /// objects whose `ownerReferences` name the deleted uid are deleted too, and deleting a
-    /// Namespace deletes everything in it (the namespace stays `Terminating` while objects
-    /// with finalizers remain). `uid`/`rv` are optional preconditions.
-    pub fn delete(
-        &self,
-        _resource: &str,
-        _namespace: &str,
-        _name: &str,
-        _uid: Option<&str>,
-        _rv: Option<&str>,
-    ) -> Result<Deleted, StoreError> {
-        todo!()
-    }
-
-    /// Watches changes with revision > `since` (or only future changes for `None`), filtered
-    /// by resource and namespace when given. `Gone` when `since` is older than the history.
-    pub fn watch(&self, _resource: Option<&str>, _namespace: Option<&str>, _since: Option<Rv>) -> Result<Watch, StoreError> {
-        todo!()
-    }
 }

@@ -1,0 +1,133 @@
+//! Command-line interface. Flags double as environment variables.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Herald: Knative Eventing in one binary.
+#[derive(Debug, Parser)]
+#[command(name = "herald", version, about, propagate_version = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run Herald: the resource API, the event ingress and the controllers.
+    Serve(ServeArgs),
+    /// Create or update resources from YAML/JSON manifests (server-side apply).
+    Apply(ApplyArgs),
+    /// Show resources.
+    Get(GetArgs),
+    /// Delete resources.
+    Delete(DeleteArgs),
+    /// Print a kubeconfig for this server, so `kubectl` can talk to Herald.
+    Kubeconfig(KubeconfigArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address of the resource API (what kubectl talks to).
+    #[arg(long, env = "HERALD_API_ADDR", default_value = "127.0.0.1:8080")]
+    pub api_addr: SocketAddr,
+    /// Address of the event ingress (brokers and channels receive CloudEvents here).
+    #[arg(long, env = "HERALD_INGRESS_ADDR", default_value = "127.0.0.1:8081")]
+    pub ingress_addr: SocketAddr,
+    /// Where Herald keeps its data.
+    #[arg(long, env = "HERALD_DATA_DIR", default_value = "./herald-data")]
+    pub data_dir: PathBuf,
+    /// Bearer token required on the API. Required (generated and saved to
+    /// `<data-dir>/api-token` if absent) when the API listens on a non-loopback address.
+    #[arg(long, env = "HERALD_API_TOKEN", hide_env_values = true)]
+    pub api_token: Option<String>,
+}
+
+/// How to reach a running Herald.
+#[derive(Debug, Args, Clone)]
+pub struct ServerArgs {
+    /// URL of Herald's API.
+    #[arg(long, env = "HERALD_SERVER", default_value = "http://127.0.0.1:8080")]
+    pub server: String,
+    /// Bearer token for the API (default: `<data-dir>/api-token` if it exists).
+    #[arg(long, env = "HERALD_API_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+    /// Data directory to read the API token from.
+    #[arg(long, env = "HERALD_DATA_DIR", default_value = "./herald-data")]
+    pub data_dir: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct ApplyArgs {
+    /// Manifest file, directory (every .yaml/.yml/.json in it) or `-` for standard input.
+    #[arg(short = 'f', long = "filename", required = true)]
+    pub files: Vec<String>,
+    /// Namespace for objects that do not name one.
+    #[arg(short, long)]
+    pub namespace: Option<String>,
+    #[command(flatten)]
+    pub server: ServerArgs,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum Output {
+    Table,
+    Wide,
+    Yaml,
+    Json,
+    Name,
+}
+
+#[derive(Debug, Args)]
+pub struct GetArgs {
+    /// Kind, plural, singular or short name (`brokers`, `broker`, `Broker`, `imc`), optionally
+    /// `kind.group`; several may be joined with commas.
+    pub kind: String,
+    /// Name of one object.
+    pub name: Option<String>,
+    /// Namespace.
+    #[arg(short, long, default_value = "default")]
+    pub namespace: String,
+    /// All namespaces.
+    #[arg(short = 'A', long)]
+    pub all_namespaces: bool,
+    /// Output format.
+    #[arg(short, long, value_enum, default_value = "table")]
+    pub output: Output,
+    /// Label selector, e.g. `app=x`.
+    #[arg(short = 'l', long)]
+    pub selector: Option<String>,
+    #[command(flatten)]
+    pub server: ServerArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct DeleteArgs {
+    /// Kind and names (`broker default`), unless `-f` is given.
+    pub args: Vec<String>,
+    /// Delete the objects in these manifests.
+    #[arg(short = 'f', long = "filename")]
+    pub files: Vec<String>,
+    /// Namespace.
+    #[arg(short, long)]
+    pub namespace: Option<String>,
+    /// Do not fail when an object does not exist.
+    #[arg(long)]
+    pub ignore_not_found: bool,
+    #[command(flatten)]
+    pub server: ServerArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct KubeconfigArgs {
+    /// URL of Herald's API as clients should reach it.
+    #[arg(long, env = "HERALD_SERVER", default_value = "http://127.0.0.1:8080")]
+    pub server: String,
+    /// Token to embed (default: `<data-dir>/api-token` if it exists).
+    #[arg(long, env = "HERALD_API_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+    /// Data directory to read the API token from.
+    #[arg(long, env = "HERALD_DATA_DIR", default_value = "./herald-data")]
+    pub data_dir: PathBuf,
+}

@@ -1,0 +1,166 @@
+//! `herald serve`: opens the store, starts the API and ingress listeners and the controllers,
+//! and stops cleanly on Ctrl-C or SIGTERM.
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use herald_api::Registry;
+use herald_store::Store;
+use serde_json::json;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tracing_subscriber::EnvFilter;
+
+use crate::cli::ServeArgs;
+use crate::kubeconfig;
+
+pub async fn run(args: ServeArgs) -> Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")))
+        .with_writer(std::io::stderr)
+        .init();
+
+    std::fs::create_dir_all(&args.data_dir)
+        .with_context(|| format!("creating data directory {}", args.data_dir.display()))?;
+    let store = Store::open(&args.data_dir.join("store"))
+        .with_context(|| format!("opening the store in {}", args.data_dir.display()))?;
+    let registry = Arc::new(Registry::new());
+    ensure_default_namespace(&store)?;
+    let token = api_token(&args)?;
+
+    let api_listener = TcpListener::bind(args.api_addr)
+        .await
+        .with_context(|| format!("binding the API address {}", args.api_addr))?;
+    let ingress_listener = TcpListener::bind(args.ingress_addr)
+        .await
+        .with_context(|| format!("binding the ingress address {}", args.ingress_addr))?;
+    let api_addr = api_listener.local_addr()?;
+    let ingress_addr = ingress_listener.local_addr()?;
+    let ingress_url = format!("http://{ingress_addr}");
+
+    let shutdown = CancellationToken::new();
+    let api = herald_apiserver::router(herald_apiserver::ApiState::new(
+        store.clone(),
+        registry.clone(),
+        herald_apiserver::ApiServerConfig { token: token.clone(), ingress_base_url: ingress_url.clone() },
+    ));
+    let controller = herald_controller::Controller::new(
+        store.clone(),
+        registry.clone(),
+        herald_controller::ControllerEnv::new(ingress_url.clone(), format!("http://{api_addr}")),
+    );
+
+    let api_task = tokio::spawn(serve_until(api_listener, api, shutdown.clone()));
+    let ingress_task = tokio::spawn(serve_until(ingress_listener, ingress_placeholder(), shutdown.clone()));
+    let controller_task = tokio::spawn(controller.run(shutdown.clone()));
+
+    {
+        let mut out = std::io::stdout().lock();
+        writeln!(out, "Herald API listening on http://{api_addr}")?;
+        writeln!(out, "Herald ingress listening on {ingress_url}")?;
+        writeln!(out, "Herald data in {}", args.data_dir.display())?;
+        if token.is_some() {
+            writeln!(out, "Herald API requires a bearer token (see `herald kubeconfig`)")?;
+        }
+        out.flush()?;
+    }
+
+    wait_for_signal().await;
+    tracing::info!("shutting down");
+    shutdown.cancel();
+    for (name, task) in [("API", api_task), ("ingress", ingress_task)] {
+        if let Ok(Err(e)) = task.await {
+            tracing::warn!("{name} listener stopped with an error: {e}");
+        }
+    }
+    let _ = controller_task.await;
+    Ok(())
+}
+
+/// Serves a router until `shutdown` fires, finishing in-flight requests.
+async fn serve_until(listener: TcpListener, app: axum::Router, shutdown: CancellationToken) -> std::io::Result<()> {
+    axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
+        .with_graceful_shutdown(async move { shutdown.cancelled().await })
+        .await
+}
+
+/// The event ingress until the broker data plane lands: it answers health checks and refuses
+/// events with 503 rather than accepting what it cannot deliver.
+fn ingress_placeholder() -> axum::Router {
+    use axum::http::StatusCode;
+    axum::Router::new()
+        .route("/healthz", axum::routing::get(|| async { "ok" }))
+        .fallback(|| async {
+            (StatusCode::SERVICE_UNAVAILABLE, "Herald's broker data plane is not available in this build\n")
+        })
+}
+
+async fn wait_for_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+}
+
+/// Every Kubernetes cluster has the `default` namespace; so does Herald.
+fn ensure_default_namespace(store: &Store) -> Result<()> {
+    if store.get("core/namespaces", "", "default")?.is_none() {
+        store.create(
+            "core/namespaces",
+            json!({"apiVersion": "v1", "kind": "Namespace",
+                   "metadata": {"name": "default", "generation": 1},
+                   "spec": {}, "status": {"phase": "Active"}}),
+        )?;
+    }
+    Ok(())
+}
+
+/// The API token: given, or (for a non-loopback API address) loaded from or generated into
+/// `<data-dir>/api-token`. Loopback may run open.
+fn api_token(args: &ServeArgs) -> Result<Option<String>> {
+    if let Some(t) = &args.api_token {
+        return Ok(Some(t.clone()));
+    }
+    if args.api_addr.ip().is_loopback() {
+        return Ok(None);
+    }
+    if let Some(t) = kubeconfig::read_token(&args.data_dir)? {
+        return Ok(Some(t));
+    }
+    let token = format!("{}{}", uuid::Uuid::new_v4().simple(), uuid::Uuid::new_v4().simple());
+    write_private(&kubeconfig::token_path(&args.data_dir), &token)?;
+    eprintln!(
+        "The API listens on {}, so it requires a token; it was saved to {}",
+        args.api_addr,
+        kubeconfig::token_path(&args.data_dir).display()
+    );
+    Ok(Some(token))
+}
+
+/// Writes a file only the current user can read.
+fn write_private(path: &Path, content: &str) -> Result<()> {
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    let mut f = opts.open(path).with_context(|| format!("writing {}", path.display()))?;
+    f.write_all(content.as_bytes())?;
+    Ok(())
+}
