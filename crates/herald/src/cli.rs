@@ -42,14 +42,29 @@ pub struct ServeArgs {
     /// `<data-dir>/api-token` if absent) when the API listens on a non-loopback address.
     #[arg(long, env = "HERALD_API_TOKEN", hide_env_values = true)]
     pub api_token: Option<String>,
+    /// How many recent changes the store keeps so watches can resume from a resourceVersion;
+    /// older ones get 410 Gone.
+    #[arg(long, env = "HERALD_WATCH_HISTORY", default_value_t = 10_000)]
+    pub watch_history: u64,
+    /// PEM certificate (chain) for the API's TLS. Without it, an API that requires a token
+    /// uses a certificate Herald generates into `<data-dir>/tls/`.
+    #[arg(long, env = "HERALD_TLS_CERT_FILE", requires = "tls_key_file")]
+    pub tls_cert_file: Option<PathBuf>,
+    /// PEM private key for `--tls-cert-file`.
+    #[arg(long, env = "HERALD_TLS_KEY_FILE", requires = "tls_cert_file")]
+    pub tls_key_file: Option<PathBuf>,
+    /// Extra DNS names or IPs for the generated certificate (repeatable).
+    #[arg(long = "tls-san")]
+    pub tls_sans: Vec<String>,
 }
 
 /// How to reach a running Herald.
 #[derive(Debug, Args, Clone)]
 pub struct ServerArgs {
-    /// URL of Herald's API.
-    #[arg(long, env = "HERALD_SERVER", default_value = "http://127.0.0.1:8080")]
-    pub server: String,
+    /// URL of Herald's API (default: the server in `<data-dir>/kubeconfig`, else
+    /// `http://127.0.0.1:8080`).
+    #[arg(long, env = "HERALD_SERVER")]
+    pub server: Option<String>,
     /// Bearer token for the API (default: `<data-dir>/api-token` if it exists).
     #[arg(long, env = "HERALD_API_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
@@ -121,9 +136,10 @@ pub struct DeleteArgs {
 
 #[derive(Debug, Args)]
 pub struct KubeconfigArgs {
-    /// URL of Herald's API as clients should reach it.
-    #[arg(long, env = "HERALD_SERVER", default_value = "http://127.0.0.1:8080")]
-    pub server: String,
+    /// URL of Herald's API as clients should reach it (default: the one `herald serve` wrote
+    /// into `<data-dir>/kubeconfig`).
+    #[arg(long, env = "HERALD_SERVER")]
+    pub server: Option<String>,
     /// Token to embed (default: `<data-dir>/api-token` if it exists).
     #[arg(long, env = "HERALD_API_TOKEN", hide_env_values = true)]
     pub token: Option<String>,

@@ -1,6 +1,6 @@
 //! A small client for Herald's Kubernetes-style API, used by `apply`, `get` and `delete`.
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
 
@@ -30,9 +30,20 @@ impl ApiClient {
             Some(t) => Some(t.clone()),
             None => crate::kubeconfig::read_token(&args.data_dir)?,
         };
+        let server = match &args.server {
+            Some(s) => s.clone(),
+            None => crate::kubeconfig::recorded_server(&args.data_dir)?
+                .unwrap_or_else(|| crate::kubeconfig::DEFAULT_SERVER.to_string()),
+        };
+        let mut builder = reqwest::Client::builder();
+        // Trust the CA `herald serve` generated for its API, if there is one.
+        if let Some(pem) = crate::kubeconfig::read_optional(&crate::tls::ca_path(&args.data_dir))? {
+            let cert = reqwest::Certificate::from_pem(pem.as_bytes()).context("reading Herald's CA certificate")?;
+            builder = builder.tls_certs_merge([cert]);
+        }
         Ok(ApiClient {
-            http: reqwest::Client::builder().build().context("building the HTTP client")?,
-            base: args.server.trim_end_matches('/').to_string(),
+            http: builder.build().context("building the HTTP client")?,
+            base: server.trim_end_matches('/').to_string(),
             token,
         })
     }
@@ -92,12 +103,4 @@ impl ApiClient {
         }
         Ok((status, value))
     }
-}
-
-/// Fails unless the value is a JSON object.
-pub fn expect_object(v: &Value, what: &str) -> Result<()> {
-    if !v.is_object() {
-        bail!("{what}: expected an object, got {v}");
-    }
-    Ok(())
 }

@@ -2,20 +2,19 @@
 //! and stops cleanly on Ctrl-C or SIGTERM.
 
 use std::io::Write;
-use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use herald_api::Registry;
-use herald_store::Store;
+use herald_store::{Store, StoreOptions};
 use serde_json::json;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tracing_subscriber::EnvFilter;
 
 use crate::cli::ServeArgs;
-use crate::kubeconfig;
+use crate::{kubeconfig, tls};
 
 pub async fn run(args: ServeArgs) -> Result<()> {
     tracing_subscriber::fmt()
@@ -25,7 +24,8 @@ pub async fn run(args: ServeArgs) -> Result<()> {
 
     std::fs::create_dir_all(&args.data_dir)
         .with_context(|| format!("creating data directory {}", args.data_dir.display()))?;
-    let store = Store::open(&args.data_dir.join("store"))
+    let options = StoreOptions { history_limit: args.watch_history.max(1), ..StoreOptions::default() };
+    let store = Store::open_with(&args.data_dir.join("store"), options)
         .with_context(|| format!("opening the store in {}", args.data_dir.display()))?;
     let registry = Arc::new(Registry::new());
     ensure_default_namespace(&store)?;
@@ -40,6 +40,14 @@ pub async fn run(args: ServeArgs) -> Result<()> {
     let api_addr = api_listener.local_addr()?;
     let ingress_addr = ingress_listener.local_addr()?;
     let ingress_url = format!("http://{ingress_addr}");
+    // kubectl sends bearer tokens only over TLS, so an API that needs one speaks HTTPS.
+    let tls = match (&args.tls_cert_file, &args.tls_key_file, &token) {
+        (Some(cert), Some(key), _) => Some(tls::TlsFiles { cert: cert.clone(), key: key.clone(), ca: None }),
+        (_, _, Some(_)) => Some(tls::ensure_generated(&args.data_dir, args.api_addr.ip(), &args.tls_sans)?),
+        _ => None,
+    };
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    let api_url = format!("{scheme}://{api_addr}");
 
     let shutdown = CancellationToken::new();
     let api = herald_apiserver::router(herald_apiserver::ApiState::new(
@@ -50,21 +58,39 @@ pub async fn run(args: ServeArgs) -> Result<()> {
     let controller = herald_controller::Controller::new(
         store.clone(),
         registry.clone(),
-        herald_controller::ControllerEnv::new(ingress_url.clone(), format!("http://{api_addr}")),
+        herald_controller::ControllerEnv::new(ingress_url.clone(), api_url.clone()),
     );
 
-    let api_task = tokio::spawn(serve_until(api_listener, api, shutdown.clone()));
+    let api_task = match &tls {
+        Some(files) => {
+            let listener = tls::TlsListener::new(api_listener, tls::acceptor(files)?)?;
+            tokio::spawn(serve_until(listener, api, shutdown.clone()))
+        }
+        None => tokio::spawn(serve_until(api_listener, api, shutdown.clone())),
+    };
+    let kubeconfig_file = kubeconfig::kubeconfig_path(&args.data_dir);
+    let ca_pem = match tls.as_ref().and_then(|t| t.ca.as_ref()) {
+        Some(p) => Some(std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?),
+        None => None,
+    };
+    let connect_host = if api_addr.ip().is_unspecified() { "127.0.0.1".to_string() } else { api_addr.ip().to_string() };
+    let connect_host = if connect_host.contains(':') { format!("[{connect_host}]") } else { connect_host };
+    write_private(
+        &kubeconfig_file,
+        &kubeconfig::render(&format!("{scheme}://{connect_host}:{}", api_addr.port()), token.as_deref(), ca_pem.as_deref()),
+    )?;
     let ingress_task = tokio::spawn(serve_until(ingress_listener, ingress_placeholder(), shutdown.clone()));
     let controller_task = tokio::spawn(controller.run(shutdown.clone()));
 
     {
         let mut out = std::io::stdout().lock();
-        writeln!(out, "Herald API listening on http://{api_addr}")?;
+        writeln!(out, "Herald API listening on {api_url}")?;
         writeln!(out, "Herald ingress listening on {ingress_url}")?;
         writeln!(out, "Herald data in {}", args.data_dir.display())?;
         if token.is_some() {
-            writeln!(out, "Herald API requires a bearer token (see `herald kubeconfig`)")?;
+            writeln!(out, "Herald API requires a bearer token over TLS")?;
         }
+        writeln!(out, "kubectl: export KUBECONFIG={}", kubeconfig_file.display())?;
         out.flush()?;
     }
 
@@ -81,8 +107,12 @@ pub async fn run(args: ServeArgs) -> Result<()> {
 }
 
 /// Serves a router until `shutdown` fires, finishing in-flight requests.
-async fn serve_until(listener: TcpListener, app: axum::Router, shutdown: CancellationToken) -> std::io::Result<()> {
-    axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
+async fn serve_until<L>(listener: L, app: axum::Router, shutdown: CancellationToken) -> std::io::Result<()>
+where
+    L: axum::serve::Listener,
+    L::Addr: std::fmt::Debug,
+{
+    axum::serve(listener, app)
         .with_graceful_shutdown(async move { shutdown.cancelled().await })
         .await
 }
@@ -152,7 +182,7 @@ fn api_token(args: &ServeArgs) -> Result<Option<String>> {
 }
 
 /// Writes a file only the current user can read.
-fn write_private(path: &Path, content: &str) -> Result<()> {
+pub fn write_private(path: &Path, content: &str) -> Result<()> {
     let mut opts = std::fs::OpenOptions::new();
     opts.write(true).create(true).truncate(true);
     #[cfg(unix)]

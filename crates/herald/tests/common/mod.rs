@@ -54,8 +54,15 @@ impl Herald {
             .append(true)
             .open(&log_path)
             .expect("log file");
+        let mut args = vec!["serve"];
+        for (flag, default) in [("--api-addr", "127.0.0.1:0"), ("--ingress-addr", "127.0.0.1:0")] {
+            if !extra.contains(&flag) {
+                args.extend([flag, default]);
+            }
+        }
         let mut child = Command::new(env!("CARGO_BIN_EXE_herald"))
-            .args(["serve", "--api-addr", "127.0.0.1:0", "--ingress-addr", "127.0.0.1:0", "--data-dir"])
+            .args(&args)
+            .arg("--data-dir")
             .arg(data_dir)
             .args(extra)
             .env("RUST_LOG", "info")
@@ -222,4 +229,10 @@ impl Drop for Herald {
 /// Path of a file in tests/data.
 pub fn data(path: &str) -> String {
     format!("{}/tests/data/{path}", env!("CARGO_MANIFEST_DIR"))
+}
+
+/// An HTTP client for tests (installs the process-wide TLS provider reqwest needs).
+pub fn http() -> reqwest::Client {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::new()
 }
