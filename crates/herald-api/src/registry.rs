@@ -180,10 +180,8 @@ impl<K: Kind> KindHooks for Typed<K> {
     fn validate(&self, obj: &Value, old: Option<&Value>, ctx: &Ctx) -> Result<(), FieldErrors> {
         let k: K = decode(obj)?;
         let mut errs = k.validate(ctx);
-        if let Some(old) = old {
-            if let Ok(old) = decode::<K>(old) {
-                errs.extend(k.validate_update(&old, ctx));
-            }
+        if let Some(Ok(old)) = old.map(decode::<K>) {
+            errs.extend(k.validate_update(&old, ctx));
         }
         errs.into_result()
     }

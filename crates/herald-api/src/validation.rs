@@ -123,18 +123,11 @@ pub fn validate_delivery(d: &DeliverySpec) -> FieldErrors {
     if let Some(dls) = &d.dead_letter_sink {
         errs.extend_at("deadLetterSink", validate_destination(dls));
     }
-    if let Some(r) = d.retry {
-        if r < 0 {
-            errs.push(FieldError::invalid(
-                "retry",
-                format!("invalid value: {r}: must be >= 0"),
-            ));
-        }
+    if let Some(r) = d.retry.filter(|r| *r < 0) {
+        errs.push(FieldError::invalid("retry", format!("invalid value: {r}: must be >= 0")));
     }
-    if let Some(b) = &d.backoff_delay {
-        if let Err(e) = parse_iso8601_duration(b) {
-            errs.push(FieldError::invalid("backoffDelay", e));
-        }
+    if let Some(Err(e)) = d.backoff_delay.as_deref().map(parse_iso8601_duration) {
+        errs.push(FieldError::invalid("backoffDelay", e));
     }
     if let Some(t) = &d.timeout {
         match parse_iso8601_duration(t) {
@@ -146,10 +139,8 @@ pub fn validate_delivery(d: &DeliverySpec) -> FieldErrors {
             Err(e) => errs.push(FieldError::invalid("timeout", e)),
         }
     }
-    if let Some(r) = &d.retry_after_max {
-        if let Err(e) = parse_iso8601_duration(r) {
-            errs.push(FieldError::invalid("retryAfterMax", e));
-        }
+    if let Some(Err(e)) = d.retry_after_max.as_deref().map(parse_iso8601_duration) {
+        errs.push(FieldError::invalid("retryAfterMax", e));
     }
     errs
 }

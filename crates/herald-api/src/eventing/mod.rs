@@ -1,8 +1,20 @@
-//! `eventing` kinds (filled in by the kinds work).
+//! `eventing.knative.dev` kinds: Broker, Trigger, EventType.
 
 use crate::registry::Resource;
 
+pub mod broker;
+pub mod eventtype;
+pub mod support;
+pub mod trigger;
+
+#[cfg(test)]
+mod manifest_tests;
+
 /// Every resource of this group family.
 pub fn resources() -> Vec<Resource> {
-    Vec::new()
+    vec![
+        broker::resource(),
+        trigger::resource(),
+        eventtype::resource(),
+    ]
 }

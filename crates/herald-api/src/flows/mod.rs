@@ -1,8 +1,11 @@
-//! `flows` kinds (filled in by the kinds work).
+//! `flows.knative.dev` kinds: Sequence, Parallel.
 
 use crate::registry::Resource;
 
+pub mod parallel;
+pub mod sequence;
+
 /// Every resource of this group family.
 pub fn resources() -> Vec<Resource> {
-    Vec::new()
+    vec![sequence::resource(), parallel::resource()]
 }

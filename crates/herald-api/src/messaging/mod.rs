@@ -1,8 +1,17 @@
-//! `messaging` kinds (filled in by the kinds work).
+//! `messaging.knative.dev` kinds: Channel, InMemoryChannel, Subscription.
 
 use crate::registry::Resource;
 
+pub mod channel;
+pub mod channelable;
+pub mod inmemorychannel;
+pub mod subscription;
+
 /// Every resource of this group family.
 pub fn resources() -> Vec<Resource> {
-    Vec::new()
+    vec![
+        channel::resource(),
+        inmemorychannel::resource(),
+        subscription::resource(),
+    ]
 }

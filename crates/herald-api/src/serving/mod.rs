@@ -1,8 +1,10 @@
-//! `serving` kinds (filled in by the kinds work).
+//! `serving.knative.dev` kinds: the Knative Service, as a subscriber/sink address.
 
 use crate::registry::Resource;
 
+pub mod service;
+
 /// Every resource of this group family.
 pub fn resources() -> Vec<Resource> {
-    Vec::new()
+    vec![service::resource()]
 }
