@@ -120,10 +120,10 @@ fn simplify(mut m: Map<String, Value>) -> Value {
             m.insert("type".into(), non_null[0].clone());
         }
     }
-    if let Some(Value::Array(vals)) = m.get_mut("enum") {
-        if vals.iter().any(|v| !v.is_null()) {
-            vals.retain(|v| !v.is_null());
-        }
+    if let Some(Value::Array(vals)) = m.get_mut("enum")
+        && vals.iter().any(|v| !v.is_null())
+    {
+        vals.retain(|v| !v.is_null());
     }
     // Defaults are applied by Herald's defaulting, not by the schema.
     m.remove("default");
