@@ -84,6 +84,10 @@ fn inline(schema: &Value, defs: &Map<String, Value>, stack: &mut Vec<String>) ->
 /// Collapses the shapes schemars emits for `Option<T>` and single-element `allOf`/`anyOf`
 /// into plain structural schemas.
 fn simplify(mut m: Map<String, Value>) -> Value {
+    if let Some(Value::String(d)) = m.get_mut("description") {
+        *d = unwrap_lines(d);
+    }
+    collapse_string_enum(&mut m);
     for key in ["allOf", "anyOf", "oneOf"] {
         let Some(Value::Array(items)) = m.get(key).cloned() else {
             continue;
@@ -128,6 +132,52 @@ fn simplify(mut m: Map<String, Value>) -> Value {
     // Defaults are applied by Herald's defaulting, not by the schema.
     m.remove("default");
     Value::Object(m)
+}
+
+/// Joins the hard-wrapped lines of a doc comment so `kubectl explain` can wrap them itself;
+/// blank lines stay paragraph breaks.
+fn unwrap_lines(d: &str) -> String {
+    d.split("\n\n")
+        .map(|p| p.split('\n').map(str::trim).collect::<Vec<_>>().join(" "))
+        .collect::<Vec<_>>()
+        .join("\n\n")
+}
+
+/// A Rust enum whose variants have doc comments comes out of schemars as `oneOf` of one-value
+/// schemas; Kubernetes wants `type: string` + `enum`, with the variants' docs in the description.
+fn collapse_string_enum(m: &mut Map<String, Value>) {
+    for key in ["oneOf", "anyOf"] {
+        let Some(Value::Array(items)) = m.get(key) else { continue };
+        let mut values = Vec::new();
+        let mut docs = Vec::new();
+        for item in items.iter().filter(|s| !is_null_schema(s)) {
+            let value = item
+                .get("const")
+                .or_else(|| item.get("enum").and_then(Value::as_array).filter(|a| a.len() == 1).and_then(|a| a.first()));
+            let Some(Value::String(v)) = value else { return };
+            if let Some(Value::String(d)) = item.get("description") {
+                docs.push(format!("`{v}`: {}", unwrap_lines(d)));
+            }
+            values.push(Value::String(v.clone()));
+        }
+        if values.is_empty() {
+            return;
+        }
+        let nullable = items.iter().any(is_null_schema);
+        m.remove(key);
+        m.insert("type".into(), Value::String("string".into()));
+        m.insert("enum".into(), Value::Array(values));
+        if nullable {
+            m.insert("nullable".into(), Value::Bool(true));
+        }
+        if !docs.is_empty() {
+            let base = m.get("description").and_then(Value::as_str).unwrap_or("").to_string();
+            let joined = docs.join("; ");
+            let d = if base.is_empty() { joined } else { format!("{base} ({joined})") };
+            m.insert("description".into(), Value::String(d));
+        }
+        return;
+    }
 }
 
 fn is_null_schema(s: &Value) -> bool {
@@ -282,5 +332,36 @@ mod tests {
         prune(&s, &mut pruned);
         assert_eq!(pruned.pointer("/inner/b"), None);
         assert_eq!(pruned.pointer("/map/k"), Some(&json!("v")));
+    }
+
+    /// A mode.
+    #[derive(JsonSchema)]
+    #[allow(dead_code)]
+    enum Mode {
+        /// The first
+        /// mode.
+        First,
+        /// The second mode.
+        Second,
+    }
+    #[derive(JsonSchema)]
+    #[allow(dead_code)]
+    struct WithEnum {
+        /// Which
+        /// mode.
+        mode: Option<Mode>,
+        plain: Mode,
+    }
+
+    #[test]
+    fn documented_enums_become_string_enums() {
+        let s = structural::<WithEnum>();
+        let mode = &s["properties"]["mode"];
+        assert_eq!(mode["type"], json!("string"), "{s}");
+        assert_eq!(mode["enum"], json!(["First", "Second"]), "{s}");
+        assert_eq!(mode["description"], json!("Which mode."), "{s}");
+        let plain = &s["properties"]["plain"];
+        assert_eq!(plain["enum"], json!(["First", "Second"]), "{s}");
+        assert!(plain["description"].as_str().unwrap_or("").contains("`First`: The first mode."), "{s}");
     }
 }

@@ -87,6 +87,13 @@ fn transition(
 ) -> Option<&'static str> {
     let was = seen.contains(&key);
     match (type_, matches, was) {
+        // A creation is a creation, whatever the approximated `seen` set says (a watch resumed
+        // from an old revision pre-fills it from the current state, which already holds
+        // objects created after that revision).
+        (EventType::Added, true, _) => {
+            seen.insert(key);
+            Some("ADDED")
+        }
         (EventType::Deleted, _, true) => {
             seen.remove(&key);
             Some("DELETED")
