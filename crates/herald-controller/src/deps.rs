@@ -1,0 +1,74 @@
+//! Which objects to re-reconcile when another object changes. Deliberately coarse (same
+//! namespace, by kind) rather than a per-reference tracker: correct by construction, cheap at
+//! Herald's scale, and the periodic resync covers anything else.
+
+use herald_api::Resource;
+use herald_store::EventType;
+
+/// Kinds others send events to: a change to their address affects every destination holder.
+pub fn is_addressable(group: &str, kind: &str) -> bool {
+    matches!(
+        (group, kind),
+        ("eventing.knative.dev", "Broker")
+            | ("messaging.knative.dev", "Channel" | "InMemoryChannel")
+            | ("flows.knative.dev", "Sequence" | "Parallel")
+            | ("", "Service")
+            | ("serving.knative.dev", "Service")
+    )
+}
+
+/// Kinds whose status depends on other objects: Destinations (subscriber, reply, sink,
+/// dead-letter sink), a broker or channel, a reference (EventType) or a dependency annotation.
+pub fn has_references(group: &str, kind: &str) -> bool {
+    matches!(
+        (group, kind),
+        ("eventing.knative.dev", "Broker" | "Trigger" | "EventType")
+            | (
+                "messaging.knative.dev",
+                "Channel" | "InMemoryChannel" | "Subscription"
+            )
+            | ("flows.knative.dev", _)
+            | ("sources.knative.dev", _)
+    )
+}
+
+/// Whether a change (`event`) to an object of `changed` must re-reconcile the objects of
+/// `target` in the same namespace. Addressable changes (address, readiness) fan out on every
+/// event; any other kind only matters by existing or not (EventType references, Trigger
+/// dependency annotations, references to the wrong kind), so only on add/delete.
+pub fn affects(changed: &Resource, event: EventType, target: &Resource) -> bool {
+    if changed.group.is_empty() && changed.kind != "Service" {
+        return false; // Namespaces, ConfigMaps, Secrets: nothing references them (yet).
+    }
+    let fan_out = is_addressable(changed.group, changed.kind) || event != EventType::Modified;
+    fan_out && has_references(target.group, target.kind)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::registry;
+
+    #[test]
+    fn edges() {
+        let reg = registry();
+        let r = |k: &str| reg.by_key(k).map(|r| (r.group, r.kind));
+        let res = |k: &str| reg.by_key(k);
+        let (Some(broker), Some(trigger), Some(ping), Some(svc), Some(ns)) = (
+            res("eventing.knative.dev/brokers"),
+            res("eventing.knative.dev/triggers"),
+            res("sources.knative.dev/pingsources"),
+            res("core/services"),
+            res("core/namespaces"),
+        ) else {
+            panic!("test registry incomplete: {:?}", r("core/services"));
+        };
+        assert!(affects(broker, EventType::Modified, trigger));
+        assert!(affects(svc, EventType::Modified, ping));
+        assert!(affects(svc, EventType::Modified, broker)); // dead-letter sinks
+        assert!(!affects(trigger, EventType::Modified, trigger)); // status writes don't fan out
+        assert!(affects(ping, EventType::Added, trigger)); // dependency annotation
+        assert!(!affects(broker, EventType::Modified, svc));
+        assert!(!affects(ns, EventType::Added, trigger));
+    }
+}

@@ -1,0 +1,476 @@
+//! Sources: the sink resolved into `status.sinkUri`, the CloudEvent attributes each source emits
+//! in `status.ceAttributes` (reference §7; the source-duck EventType registry reads them), and the
+//! runtime conditions False `NotImplemented` until the source runtimes exist — never Ready.
+
+use herald_api::conditions::ConditionSet;
+use herald_api::meta::{CloudEventAttributes, Destination, SourceStatus};
+use herald_api::object::Object;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::collections::BTreeMap;
+
+use super::common::*;
+use super::{Outcome, ReconcileError};
+use crate::env::Env;
+use crate::view::View;
+
+pub const SINK_PROVIDED: &str = "SinkProvided";
+
+/// One source kind: its conditions, which of them reports the sink, and its event attributes.
+pub struct SourceKind {
+    pub kind: &'static str,
+    pub conditions: ConditionSet,
+    pub sink_condition: &'static str,
+    pub ce_attributes:
+        fn(spec: &Value, namespace: &str, name: &str, env: &Env) -> Vec<CloudEventAttributes>,
+}
+
+const DEPLOYED_SINK: ConditionSet = ConditionSet::new(&["Deployed", SINK_PROVIDED]);
+
+pub const PING: SourceKind = SourceKind {
+    kind: "PingSource",
+    conditions: herald_api::sources::ping::CONDITIONS,
+    sink_condition: SINK_PROVIDED,
+    ce_attributes: ping,
+};
+pub const API_SERVER: SourceKind = SourceKind {
+    kind: "ApiServerSource",
+    conditions: herald_api::sources::apiserver::CONDITIONS,
+    sink_condition: SINK_PROVIDED,
+    ce_attributes: api_server,
+};
+/// Knative runs a ContainerSource as a Deployment plus a SinkBinding; the SinkBinding's
+/// readiness is the sink's resolution.
+pub const CONTAINER: SourceKind = SourceKind {
+    kind: "ContainerSource",
+    conditions: herald_api::sources::container::CONDITIONS,
+    sink_condition: "SinkBindingReady",
+    ce_attributes: none,
+};
+pub const SINK_BINDING: SourceKind = SourceKind {
+    kind: "SinkBinding",
+    conditions: herald_api::sources::sinkbinding::CONDITIONS,
+    sink_condition: SINK_PROVIDED,
+    ce_attributes: none,
+};
+pub const KAFKA: SourceKind = SourceKind {
+    kind: "KafkaSource",
+    conditions: herald_api::sources::kafka::CONDITIONS,
+    sink_condition: SINK_PROVIDED,
+    ce_attributes: kafka,
+};
+pub const GITHUB: SourceKind = SourceKind {
+    kind: "GitHubSource",
+    conditions: herald_api::sources::github::CONDITIONS,
+    sink_condition: SINK_PROVIDED,
+    ce_attributes: github,
+};
+pub const GITLAB: SourceKind = SourceKind {
+    kind: "GitLabSource",
+    conditions: herald_api::sources::gitlab::CONDITIONS,
+    sink_condition: SINK_PROVIDED,
+    ce_attributes: gitlab,
+};
+pub const GCP_PUBSUB: SourceKind = SourceKind {
+    kind: "GcpPubSubSource",
+    conditions: DEPLOYED_SINK,
+    sink_condition: SINK_PROVIDED,
+    ce_attributes: gcp_pubsub,
+};
+pub const AWS_SQS: SourceKind = SourceKind {
+    kind: "AwsSqsSource",
+    conditions: DEPLOYED_SINK,
+    sink_condition: SINK_PROVIDED,
+    ce_attributes: aws_sqs,
+};
+
+/// The source kinds with a reconciler.
+pub const ALL: &[&SourceKind] = &[
+    &PING,
+    &API_SERVER,
+    &CONTAINER,
+    &SINK_BINDING,
+    &KAFKA,
+    &GITHUB,
+    &GITLAB,
+    &GCP_PUBSUB,
+    &AWS_SQS,
+];
+
+pub fn by_kind(kind: &str) -> Option<&'static SourceKind> {
+    ALL.iter().copied().find(|k| k.kind == kind)
+}
+
+/// A source's status: the duck `SourceStatus` this reconciler owns, plus whatever else the kind
+/// keeps there (ApiServerSource `namespaces`, KafkaSource `consumers`…), carried through untouched.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct AnySourceStatus {
+    #[serde(flatten)]
+    pub source: SourceStatus,
+    #[serde(flatten)]
+    pub extra: BTreeMap<String, Value>,
+}
+
+/// A source in storage form; only `spec.sink` and the attribute-bearing fields are read.
+pub type Source = Object<Value, AnySourceStatus>;
+
+pub fn reconcile(
+    k: &SourceKind,
+    s: &Source,
+    view: &dyn View,
+    env: &Env,
+) -> Outcome<AnySourceStatus> {
+    let (ns, name, now) = (s.namespace(), s.name(), env.now.as_str());
+    let mut any = s.status.clone().unwrap_or_default();
+    let st = &mut any.source;
+    let set = &k.conditions;
+    let c = &mut st.status.conditions;
+    set.initialize(c, now);
+    mark_disabled_features(set, c, now);
+
+    let sink = sink_of(&s.spec);
+    let resolved = mark_resolved(
+        set,
+        c,
+        k.sink_condition,
+        resolve_dest(&sink, ns, view, env),
+        now,
+    );
+    st.sink_uri = resolved.as_ref().map(|r| r.uri.clone());
+    st.sink_ca_certs = resolved.as_ref().and_then(|r| r.ca_certs.clone());
+    st.sink_audience = resolved.and_then(|r| r.audience);
+    st.ce_attributes = (k.ce_attributes)(&s.spec, ns, name, env);
+
+    for cond in remaining(set, &[k.sink_condition]) {
+        mark_not_implemented(set, c, cond, k.kind, now);
+    }
+    Outcome::status(any)
+}
+
+/// The JSON reconciler for a source kind (by storage kind name).
+pub fn reconcile_json(obj: &Value, view: &dyn View, env: &Env) -> Result<Outcome, ReconcileError> {
+    let kind = obj.get("kind").and_then(Value::as_str).unwrap_or("");
+    let k = by_kind(kind)
+        .ok_or_else(|| ReconcileError::Decode(format!("{kind} is not a source kind")))?;
+    let s: Source =
+        herald_api::registry::decode(obj).map_err(|e| ReconcileError::Decode(e.to_string()))?;
+    let out = reconcile(k, &s, view, env);
+    let status =
+        serde_json::to_value(&out.status).map_err(|e| ReconcileError::Encode(e.to_string()))?;
+    Ok(Outcome {
+        status,
+        children: out.children,
+    })
+}
+
+/// `spec.sink` as a Destination. Pre-v1 sources (the seeds' `sources.eventing.knative.dev/v1alpha1`
+/// KafkaSource) had an ObjectReference sink (`{apiVersion, kind, name}`) with no `ref`: read it as
+/// a ref in case conversion left it that way.
+pub fn sink_of(spec: &Value) -> Destination {
+    let Some(v) = spec.get("sink") else {
+        return Destination::default();
+    };
+    let mut d: Destination = serde_json::from_value(v.clone()).unwrap_or_default();
+    if d.ref_.is_none() && d.uri.is_none() && v.get("kind").is_some() {
+        d.ref_ = serde_json::from_value(v.clone()).ok();
+    }
+    d
+}
+
+fn attr(type_: impl Into<String>, source: impl Into<String>) -> CloudEventAttributes {
+    CloudEventAttributes {
+        type_: type_.into(),
+        source: source.into(),
+    }
+}
+
+/// A list field; a comma-separated string (pre-v1 KafkaSource `topics`) counts as a list.
+fn strings<'a>(spec: &'a Value, field: &str) -> Vec<&'a str> {
+    match spec.get(field) {
+        Some(Value::Array(a)) => a.iter().filter_map(Value::as_str).collect(),
+        Some(Value::String(s)) => s
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+fn str_field<'a>(spec: &'a Value, field: &str) -> &'a str {
+    spec.get(field).and_then(Value::as_str).unwrap_or("")
+}
+
+fn none(_: &Value, _: &str, _: &str, _: &Env) -> Vec<CloudEventAttributes> {
+    Vec::new()
+}
+
+fn ping(_: &Value, ns: &str, name: &str, _: &Env) -> Vec<CloudEventAttributes> {
+    vec![attr(
+        "dev.knative.sources.ping",
+        format!("/apis/v1/namespaces/{ns}/pingsources/{name}"),
+    )]
+}
+
+/// The three event types of the source's mode; `source` is Herald's API URL (Knative uses the
+/// Kubernetes API server's URL).
+fn api_server(spec: &Value, _: &str, _: &str, env: &Env) -> Vec<CloudEventAttributes> {
+    let mode = if str_field(spec, "mode") == "Resource" {
+        "resource"
+    } else {
+        "ref"
+    };
+    ["add", "update", "delete"]
+        .iter()
+        .map(|op| {
+            attr(
+                format!("dev.knative.apiserver.{mode}.{op}"),
+                env.api_base_url.clone(),
+            )
+        })
+        .collect()
+}
+
+fn kafka(spec: &Value, ns: &str, name: &str, _: &Env) -> Vec<CloudEventAttributes> {
+    strings(spec, "topics")
+        .into_iter()
+        .map(|t| {
+            attr(
+                "dev.knative.kafka.event",
+                format!("/apis/v1/namespaces/{ns}/kafkasources/{name}#{t}"),
+            )
+        })
+        .collect()
+}
+
+fn github(spec: &Value, _: &str, _: &str, _: &Env) -> Vec<CloudEventAttributes> {
+    let source = format!(
+        "https://github.com/{}",
+        str_field(spec, "ownerAndRepository")
+    );
+    strings(spec, "eventTypes")
+        .into_iter()
+        .map(|t| attr(format!("dev.knative.source.github.{t}"), source.clone()))
+        .collect()
+}
+
+/// GitLab's `spec.eventTypes` are hook options (`push_events`); the emitted type is the
+/// snake-cased `X-Gitlab-Event` without " Hook" (`Push Hook` → `push`).
+fn gitlab(spec: &Value, _: &str, _: &str, _: &Env) -> Vec<CloudEventAttributes> {
+    let source = str_field(spec, "projectUrl");
+    strings(spec, "eventTypes")
+        .into_iter()
+        .map(|t| {
+            let event = match t {
+                "push_events" => "push",
+                "tag_push_events" => "tag_push",
+                "issues_events" => "issue",
+                "confidential_issues_events" => "confidential_issue",
+                "note_events" => "note",
+                "confidential_note_events" => "confidential_note",
+                "merge_requests_events" => "merge_request",
+                "wiki_page_events" => "wiki_page",
+                "pipeline_events" => "pipeline",
+                "job_events" => "job",
+                "deployment_events" => "deployment",
+                "releases_events" => "release",
+                other => other.strip_suffix("_events").unwrap_or(other),
+            };
+            attr(format!("dev.knative.sources.gitlab.{event}"), source)
+        })
+        .collect()
+}
+
+fn gcp_pubsub(spec: &Value, _: &str, _: &str, _: &Env) -> Vec<CloudEventAttributes> {
+    let (project, topic) = (str_field(spec, "project"), str_field(spec, "topic"));
+    if topic.is_empty() {
+        return Vec::new();
+    }
+    vec![attr(
+        "google.cloud.pubsub.topic.v1.messagePublished",
+        format!("//pubsub.googleapis.com/projects/{project}/topics/{topic}"),
+    )]
+}
+
+fn aws_sqs(spec: &Value, _: &str, _: &str, _: &Env) -> Vec<CloudEventAttributes> {
+    vec![attr("aws.sqs.message", str_field(spec, "queueUrl"))]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::{self, cond};
+    use serde_json::json;
+
+    fn source(kind: &str, spec: Value) -> Value {
+        json!({"apiVersion": "sources.knative.dev/v1", "kind": kind,
+               "metadata": {"namespace": "ns", "name": "s", "generation": 1}, "spec": spec})
+    }
+
+    fn broker_sink() -> Value {
+        json!({"ref": {"apiVersion": "eventing.knative.dev/v1", "kind": "Broker", "name": "b"}})
+    }
+
+    #[test]
+    fn table() {
+        type Want = &'static [(&'static str, &'static str, &'static str)];
+        let cases: Vec<(&str, Value, Want, Option<&str>, Value)> = vec![
+            (
+                "ping",
+                source(
+                    "PingSource",
+                    json!({"schedule": "* * * * *", "sink": broker_sink()}),
+                ),
+                &[
+                    ("SinkProvided", "True", ""),
+                    ("Deployed", "False", "NotImplemented"),
+                    ("Ready", "False", "NotImplemented"),
+                ],
+                Some("http://in/ns/b"),
+                json!([{"type": "dev.knative.sources.ping", "source": "/apis/v1/namespaces/ns/pingsources/s"}]),
+            ),
+            (
+                "ping without resolvable sink",
+                source(
+                    "PingSource",
+                    json!({"sink": {"ref": {"apiVersion": "v1", "kind": "Service", "name": "gone"}}}),
+                ),
+                &[("SinkProvided", "False", "NotFound")],
+                None,
+                json!([{"type": "dev.knative.sources.ping", "source": "/apis/v1/namespaces/ns/pingsources/s"}]),
+            ),
+            (
+                "apiserver reference mode",
+                source("ApiServerSource", json!({"sink": {"uri": "http://x"}})),
+                &[("SufficientPermissions", "False", "NotImplemented")],
+                Some("http://x"),
+                json!([
+                    {"type": "dev.knative.apiserver.ref.add", "source": "http://api"},
+                    {"type": "dev.knative.apiserver.ref.update", "source": "http://api"},
+                    {"type": "dev.knative.apiserver.ref.delete", "source": "http://api"},
+                ]),
+            ),
+            (
+                "apiserver resource mode",
+                source(
+                    "ApiServerSource",
+                    json!({"mode": "Resource", "sink": {"uri": "http://x"}}),
+                ),
+                &[],
+                Some("http://x"),
+                json!([
+                    {"type": "dev.knative.apiserver.resource.add", "source": "http://api"},
+                    {"type": "dev.knative.apiserver.resource.update", "source": "http://api"},
+                    {"type": "dev.knative.apiserver.resource.delete", "source": "http://api"},
+                ]),
+            ),
+            (
+                "kafka",
+                source(
+                    "KafkaSource",
+                    json!({"topics": ["a", "b"], "bootstrapServers": ["k:9092"], "sink": broker_sink()}),
+                ),
+                &[("Deployed", "False", "NotImplemented")],
+                Some("http://in/ns/b"),
+                json!([
+                    {"type": "dev.knative.kafka.event", "source": "/apis/v1/namespaces/ns/kafkasources/s#a"},
+                    {"type": "dev.knative.kafka.event", "source": "/apis/v1/namespaces/ns/kafkasources/s#b"},
+                ]),
+            ),
+            (
+                "pre-v1 kafka seed",
+                source(
+                    "KafkaSource",
+                    json!({"topics": "knative-demo,news", "sink": {"apiVersion": "eventing.knative.dev/v1alpha1", "kind": "Broker", "name": "b"}}),
+                ),
+                &[("SinkProvided", "True", "")],
+                Some("http://in/ns/b"),
+                json!([
+                    {"type": "dev.knative.kafka.event", "source": "/apis/v1/namespaces/ns/kafkasources/s#knative-demo"},
+                    {"type": "dev.knative.kafka.event", "source": "/apis/v1/namespaces/ns/kafkasources/s#news"},
+                ]),
+            ),
+            (
+                "github",
+                source(
+                    "GitHubSource",
+                    json!({"ownerAndRepository": "o/r", "eventTypes": ["push"], "sink": {"uri": "http://x"}}),
+                ),
+                &[],
+                Some("http://x"),
+                json!([{"type": "dev.knative.source.github.push", "source": "https://github.com/o/r"}]),
+            ),
+            (
+                "gitlab",
+                source(
+                    "GitLabSource",
+                    json!({"projectUrl": "https://gitlab.com/o/r", "eventTypes": ["push_events", "merge_requests_events"], "sink": {"uri": "http://x"}}),
+                ),
+                &[],
+                Some("http://x"),
+                json!([
+                    {"type": "dev.knative.sources.gitlab.push", "source": "https://gitlab.com/o/r"},
+                    {"type": "dev.knative.sources.gitlab.merge_request", "source": "https://gitlab.com/o/r"},
+                ]),
+            ),
+            (
+                "container source",
+                source("ContainerSource", json!({"sink": {"uri": "http://x"}})),
+                &[
+                    ("SinkBindingReady", "True", ""),
+                    ("ReceiveAdapterReady", "False", "NotImplemented"),
+                ],
+                Some("http://x"),
+                Value::Null,
+            ),
+            (
+                "apiserver keeps its other status fields",
+                json!({"apiVersion": "sources.knative.dev/v1", "kind": "ApiServerSource",
+                       "metadata": {"namespace": "ns", "name": "s", "generation": 1},
+                       "spec": {"sink": {"uri": "http://x"}}, "status": {"namespaces": ["ns"]}}),
+                &[("SinkProvided", "True", "")],
+                Some("http://x"),
+                json!([
+                    {"type": "dev.knative.apiserver.ref.add", "source": "http://api"},
+                    {"type": "dev.knative.apiserver.ref.update", "source": "http://api"},
+                    {"type": "dev.knative.apiserver.ref.delete", "source": "http://api"},
+                ]),
+            ),
+            (
+                "aws sqs",
+                source(
+                    "AwsSqsSource",
+                    json!({"queueUrl": "https://sqs/q", "sink": {"uri": "http://x"}}),
+                ),
+                &[],
+                Some("http://x"),
+                json!([{"type": "aws.sqs.message", "source": "https://sqs/q"}]),
+            ),
+        ];
+        for (name, obj, want, sink, ce) in cases {
+            let st = reconcile_json(&obj, &testing::view(), &testing::env())
+                .map(|o| o.status)
+                .unwrap_or_default();
+            for (t, s, r) in want {
+                assert_eq!(cond(&st, t), (s.to_string(), r.to_string()), "{name}: {t}");
+            }
+            assert_eq!(st["sinkUri"].as_str(), sink, "{name}");
+            assert_eq!(st["ceAttributes"], ce, "{name}");
+            assert_eq!(cond(&st, "Ready").0, "False", "{name}: never ready");
+            if name.starts_with("apiserver keeps") {
+                assert_eq!(st["namespaces"], json!(["ns"]), "{name}");
+            }
+        }
+        let st = reconcile_json(
+            &source("PingSource", json!({"sink": broker_sink()})),
+            &testing::view(),
+            &testing::env(),
+        )
+        .map(|o| o.status)
+        .unwrap_or_default();
+        assert_eq!(
+            st["conditions"][0]["message"],
+            "PingSource event delivery is not available in this build yet"
+        );
+    }
+}
