@@ -38,7 +38,8 @@ impl ApiClient {
         let mut builder = reqwest::Client::builder();
         // Trust the CA `herald serve` generated for its API, if there is one.
         if let Some(pem) = crate::kubeconfig::read_optional(&crate::tls::ca_path(&args.data_dir))? {
-            let cert = reqwest::Certificate::from_pem(pem.as_bytes()).context("reading Herald's CA certificate")?;
+            let cert = reqwest::Certificate::from_pem(pem.as_bytes())
+                .context("reading Herald's CA certificate")?;
             builder = builder.tls_certs_merge([cert]);
         }
         Ok(ApiClient {
@@ -68,10 +69,12 @@ impl ApiClient {
         if let Some(b) = body {
             req = req.body(b);
         }
-        let resp = req
-            .send()
-            .await
-            .with_context(|| format!("cannot reach Herald at {} (is `herald serve` running?)", self.base))?;
+        let resp = req.send().await.with_context(|| {
+            format!(
+                "cannot reach Herald at {} (is `herald serve` running?)",
+                self.base
+            )
+        })?;
         let status = resp.status();
         let bytes = resp.bytes().await.context("reading the response")?;
         let value = if bytes.is_empty() {
@@ -92,14 +95,20 @@ impl ApiClient {
         accept: &str,
         body: Option<Vec<u8>>,
     ) -> Result<(StatusCode, Value)> {
-        let (status, value) = self.request(method, path, content_type, accept, body).await?;
+        let (status, value) = self
+            .request(method, path, content_type, accept, body)
+            .await?;
         if !status.is_success() {
             let message = value
                 .get("message")
                 .and_then(Value::as_str)
                 .map(str::to_string)
                 .unwrap_or_else(|| format!("the server answered {status}: {value}"));
-            return Err(ApiError { code: status, message }.into());
+            return Err(ApiError {
+                code: status,
+                message,
+            }
+            .into());
         }
         Ok((status, value))
     }

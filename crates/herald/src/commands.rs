@@ -3,8 +3,8 @@
 use std::process::ExitCode;
 
 use anyhow::{Result, bail};
-use herald_api::registry::{Resource, ServedVersion};
 use herald_api::Registry;
+use herald_api::registry::{Resource, ServedVersion};
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
 
@@ -37,12 +37,19 @@ pub fn collection_path(r: &Resource, v: &ServedVersion, namespace: Option<&str>)
 
 /// `broker.eventing.knative.dev` style name used in messages, as kubectl prints it.
 fn display_name(v: &ServedVersion) -> String {
-    if v.group.is_empty() { v.singular.to_string() } else { format!("{}.{}", v.singular, v.group) }
+    if v.group.is_empty() {
+        v.singular.to_string()
+    } else {
+        format!("{}.{}", v.singular, v.group)
+    }
 }
 
 /// Resolves what a user typed (`brokers`, `broker`, `Broker`, `imc`, `brokers.eventing.knative.dev`)
 /// to an endpoint, preferring each resource's storage version.
-pub fn resolve_kind<'a>(registry: &'a Registry, typed: &str) -> Option<(&'a Resource, &'a ServedVersion)> {
+pub fn resolve_kind<'a>(
+    registry: &'a Registry,
+    typed: &str,
+) -> Option<(&'a Resource, &'a ServedVersion)> {
     let lower = typed.to_ascii_lowercase();
     let (name, group) = match lower.split_once('.') {
         Some((n, g)) => (n.to_string(), Some(g.to_string())),
@@ -53,7 +60,9 @@ pub fn resolve_kind<'a>(registry: &'a Registry, typed: &str) -> Option<(&'a Reso
             || v.singular == name
             || v.kind.to_ascii_lowercase() == name
             || v.short_names.contains(&name.as_str()))
-            && group.as_deref().is_none_or(|g| v.group == g || format!("{}.{}", v.version, v.group) == g)
+            && group
+                .as_deref()
+                .is_none_or(|g| v.group == g || format!("{}.{}", v.version, v.group) == g)
     };
     // Storage versions first, so `brokers` means eventing.knative.dev/v1.
     registry
@@ -72,11 +81,17 @@ async fn apply(args: ApplyArgs) -> Result<ExitCode> {
         let api_version = m.object["apiVersion"].as_str().unwrap_or_default();
         let kind = m.object["kind"].as_str().unwrap_or_default();
         let Some((res, ver)) = registry.lookup_kind(api_version, kind) else {
-            eprintln!("error: {}: no kind \"{kind}\" is registered for version \"{api_version}\"", m.origin);
+            eprintln!(
+                "error: {}: no kind \"{kind}\" is registered for version \"{api_version}\"",
+                m.origin
+            );
             failed = true;
             continue;
         };
-        let name = m.object["metadata"]["name"].as_str().unwrap_or_default().to_string();
+        let name = m.object["metadata"]["name"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
         let ns = m.object["metadata"]["namespace"]
             .as_str()
             .map(str::to_string)
@@ -87,17 +102,27 @@ async fn apply(args: ApplyArgs) -> Result<ExitCode> {
             object["metadata"]["namespace"] = Value::String(ns.clone());
         }
         let path = format!("{}/{name}", collection_path(res, ver, Some(&ns)));
-        let before = client.request(Method::GET, &path, None, "application/json", None).await?;
+        let before = client
+            .request(Method::GET, &path, None, "application/json", None)
+            .await?;
         let body = serde_json::to_vec(&object)?;
         let query = "?fieldManager=herald&force=true";
         match client
-            .call(Method::PATCH, &format!("{path}{query}"), Some("application/apply-patch+yaml"), "application/json", Some(body))
+            .call(
+                Method::PATCH,
+                &format!("{path}{query}"),
+                Some("application/apply-patch+yaml"),
+                "application/json",
+                Some(body),
+            )
             .await
         {
             Ok((status, after)) => {
                 let verb = if status == StatusCode::CREATED || before.0 == StatusCode::NOT_FOUND {
                     "created"
-                } else if before.1["metadata"]["resourceVersion"] == after["metadata"]["resourceVersion"] {
+                } else if before.1["metadata"]["resourceVersion"]
+                    == after["metadata"]["resourceVersion"]
+                {
                     "unchanged"
                 } else {
                     "configured"
@@ -110,7 +135,11 @@ async fn apply(args: ApplyArgs) -> Result<ExitCode> {
             }
         }
     }
-    Ok(if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+    Ok(if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 async fn get(args: GetArgs) -> Result<ExitCode> {
@@ -132,26 +161,48 @@ async fn get(args: GetArgs) -> Result<ExitCode> {
         }
         match args.output {
             Output::Json | Output::Yaml => {
-                let (_, v) = client.call(Method::GET, &path, None, "application/json", None).await?;
+                let (_, v) = client
+                    .call(Method::GET, &path, None, "application/json", None)
+                    .await?;
                 if matches!(args.output, Output::Json) {
                     println!("{}", serde_json::to_string_pretty(&v)?);
                 } else {
-                    print!("{}", serde_saphyr::to_string(&v).map_err(|e| anyhow::anyhow!("{e}"))?);
+                    print!(
+                        "{}",
+                        serde_saphyr::to_string(&v).map_err(|e| anyhow::anyhow!("{e}"))?
+                    );
                 }
             }
             Output::Name => {
-                let (_, v) = client.call(Method::GET, &path, None, "application/json", None).await?;
-                let items = if args.name.is_some() { vec![v] } else { v["items"].as_array().cloned().unwrap_or_default() };
+                let (_, v) = client
+                    .call(Method::GET, &path, None, "application/json", None)
+                    .await?;
+                let items = if args.name.is_some() {
+                    vec![v]
+                } else {
+                    v["items"].as_array().cloned().unwrap_or_default()
+                };
                 for item in items {
-                    println!("{}/{}", display_name(ver), item["metadata"]["name"].as_str().unwrap_or_default());
+                    println!(
+                        "{}/{}",
+                        display_name(ver),
+                        item["metadata"]["name"].as_str().unwrap_or_default()
+                    );
                 }
             }
             Output::Table | Output::Wide => {
-                let (_, table) = client.call(Method::GET, &path, None, ACCEPT_TABLE, None).await?;
+                let (_, table) = client
+                    .call(Method::GET, &path, None, ACCEPT_TABLE, None)
+                    .await?;
                 if many && i > 0 {
                     println!();
                 }
-                let text = render_table(&table, matches!(args.output, Output::Wide), args.all_namespaces, many.then(|| display_name(ver)));
+                let text = render_table(
+                    &table,
+                    matches!(args.output, Output::Wide),
+                    args.all_namespaces,
+                    many.then(|| display_name(ver)),
+                );
                 if text.is_empty() {
                     match ns {
                         Some(ns) => eprintln!("No resources found in {ns} namespace."),
@@ -167,14 +218,24 @@ async fn get(args: GetArgs) -> Result<ExitCode> {
 }
 
 /// Renders a `meta.k8s.io/v1` Table the way kubectl prints it.
-pub fn render_table(table: &Value, wide: bool, with_namespace: bool, prefix: Option<String>) -> String {
+pub fn render_table(
+    table: &Value,
+    wide: bool,
+    with_namespace: bool,
+    prefix: Option<String>,
+) -> String {
     let columns: Vec<(usize, String)> = table["columnDefinitions"]
         .as_array()
         .into_iter()
         .flatten()
         .enumerate()
         .filter(|(_, c)| wide || c["priority"].as_i64().unwrap_or(0) == 0)
-        .map(|(i, c)| (i, c["name"].as_str().unwrap_or_default().to_ascii_uppercase()))
+        .map(|(i, c)| {
+            (
+                i,
+                c["name"].as_str().unwrap_or_default().to_ascii_uppercase(),
+            )
+        })
         .collect();
     let rows = table["rows"].as_array().cloned().unwrap_or_default();
     if rows.is_empty() {
@@ -200,12 +261,24 @@ pub fn render_table(table: &Value, wide: bool, with_namespace: bool, prefix: Opt
             *first = format!("{p}/{first}");
         }
         if with_namespace {
-            line.insert(0, row["object"]["metadata"]["namespace"].as_str().unwrap_or_default().to_string());
+            line.insert(
+                0,
+                row["object"]["metadata"]["namespace"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string(),
+            );
         }
         lines.push(line);
     }
     let widths: Vec<usize> = (0..lines[0].len())
-        .map(|c| lines.iter().map(|l| l.get(c).map_or(0, |s| s.chars().count())).max().unwrap_or(0))
+        .map(|c| {
+            lines
+                .iter()
+                .map(|l| l.get(c).map_or(0, |s| s.chars().count()))
+                .max()
+                .unwrap_or(0)
+        })
         .collect();
     let mut out = String::new();
     for l in lines {
@@ -226,7 +299,9 @@ pub fn render_table(table: &Value, wide: bool, with_namespace: bool, prefix: Opt
 fn encode_query(s: &str) -> String {
     s.bytes()
         .map(|b| match b {
-            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
             _ => format!("%{b:02X}"),
         })
         .collect()
@@ -240,11 +315,25 @@ async fn delete(args: DeleteArgs) -> Result<ExitCode> {
         let api_version = m.object["apiVersion"].as_str().unwrap_or_default();
         let kind = m.object["kind"].as_str().unwrap_or_default();
         let Some((res, ver)) = registry.lookup_kind(api_version, kind) else {
-            bail!("{}: no kind \"{kind}\" is registered for version \"{api_version}\"", m.origin);
+            bail!(
+                "{}: no kind \"{kind}\" is registered for version \"{api_version}\"",
+                m.origin
+            );
         };
-        let name = m.object["metadata"]["name"].as_str().unwrap_or_default().to_string();
-        let ns = m.object["metadata"]["namespace"].as_str().map(str::to_string).or_else(|| args.namespace.clone()).unwrap_or_else(|| "default".into());
-        targets.push((format!("{}/{name}", collection_path(res, ver, Some(&ns))), display_name(ver), name));
+        let name = m.object["metadata"]["name"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        let ns = m.object["metadata"]["namespace"]
+            .as_str()
+            .map(str::to_string)
+            .or_else(|| args.namespace.clone())
+            .unwrap_or_else(|| "default".into());
+        targets.push((
+            format!("{}/{name}", collection_path(res, ver, Some(&ns))),
+            display_name(ver),
+            name,
+        ));
     }
     if let Some((typed, names)) = args.args.split_first() {
         let Some((res, ver)) = resolve_kind(&registry, typed) else {
@@ -255,7 +344,11 @@ async fn delete(args: DeleteArgs) -> Result<ExitCode> {
         }
         let ns = args.namespace.clone().unwrap_or_else(|| "default".into());
         for n in names {
-            targets.push((format!("{}/{n}", collection_path(res, ver, Some(&ns))), display_name(ver), n.clone()));
+            targets.push((
+                format!("{}/{n}", collection_path(res, ver, Some(&ns))),
+                display_name(ver),
+                n.clone(),
+            ));
         }
     }
     if targets.is_empty() {
@@ -263,16 +356,29 @@ async fn delete(args: DeleteArgs) -> Result<ExitCode> {
     }
     let mut failed = false;
     for (path, display, name) in targets {
-        match client.request(Method::DELETE, &path, None, "application/json", None).await? {
+        match client
+            .request(Method::DELETE, &path, None, "application/json", None)
+            .await?
+        {
             (s, _) if s.is_success() => println!("{display} \"{name}\" deleted"),
             (StatusCode::NOT_FOUND, _) if args.ignore_not_found => {}
             (_, v) => {
-                eprintln!("error: {}", v["message"].as_str().map(str::to_string).unwrap_or_else(|| v.to_string()));
+                eprintln!(
+                    "error: {}",
+                    v["message"]
+                        .as_str()
+                        .map(str::to_string)
+                        .unwrap_or_else(|| v.to_string())
+                );
                 failed = true;
             }
         }
     }
-    Ok(if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+    Ok(if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 #[cfg(test)]
@@ -284,8 +390,14 @@ mod tests {
     fn table_renders_like_kubectl() {
         let t = json!({"columnDefinitions": [{"name": "Name", "priority": 0}, {"name": "Ready", "priority": 0}, {"name": "Wide", "priority": 1}],
                        "rows": [{"cells": ["default", "True", "x"], "object": {"metadata": {"namespace": "ns"}}}]});
-        assert_eq!(render_table(&t, false, false, None), "NAME      READY\ndefault   True\n");
-        assert_eq!(render_table(&t, false, true, None), "NAMESPACE   NAME      READY\nns          default   True\n");
+        assert_eq!(
+            render_table(&t, false, false, None),
+            "NAME      READY\ndefault   True\n"
+        );
+        assert_eq!(
+            render_table(&t, false, true, None),
+            "NAMESPACE   NAME      READY\nns          default   True\n"
+        );
         assert_eq!(encode_query("a=b,c"), "a%3Db%2Cc");
     }
 }

@@ -22,7 +22,8 @@ pub fn kubeconfig_path(data_dir: &Path) -> PathBuf {
 
 /// Reads the saved API token, if any.
 pub fn read_token(data_dir: &Path) -> Result<Option<String>> {
-    read_optional(&token_path(data_dir)).map(|t| t.map(|t| t.trim().to_string()).filter(|t| !t.is_empty()))
+    read_optional(&token_path(data_dir))
+        .map(|t| t.map(|t| t.trim().to_string()).filter(|t| !t.is_empty()))
 }
 
 /// Reads a file that may not exist.
@@ -37,8 +38,11 @@ pub fn read_optional(path: &Path) -> Result<Option<String>> {
 /// The server URL recorded in `<data-dir>/kubeconfig`, if `herald serve` wrote one.
 pub fn recorded_server(data_dir: &Path) -> Result<Option<String>> {
     Ok(read_optional(&kubeconfig_path(data_dir))?.and_then(|text| {
-        text.lines()
-            .find_map(|l| l.trim().strip_prefix("server: ").map(|s| s.trim().to_string()))
+        text.lines().find_map(|l| {
+            l.trim()
+                .strip_prefix("server: ")
+                .map(|s| s.trim().to_string())
+        })
     }))
 }
 
@@ -62,11 +66,14 @@ pub fn render(server: &str, token: Option<&str>, ca_pem: Option<&str>) -> String
 }
 
 pub fn run(args: KubeconfigArgs) -> Result<()> {
-    if args.server.is_none() && args.token.is_none() {
-        if let Some(text) = read_optional(&kubeconfig_path(&args.data_dir))? {
-            print!("{text}");
-            return Ok(());
-        }
+    let recorded = if args.server.is_none() && args.token.is_none() {
+        read_optional(&kubeconfig_path(&args.data_dir))?
+    } else {
+        None
+    };
+    if let Some(text) = recorded {
+        print!("{text}");
+        return Ok(());
     }
     let token = match args.token {
         Some(t) => Some(t),
@@ -89,7 +96,10 @@ mod tests {
     fn kubeconfig_is_yaml_with_token_and_ca() {
         let with = render("https://h:1", Some("s3cret"), Some("PEM"));
         assert!(with.contains("server: https://h:1\n"));
-        assert!(with.contains("certificate-authority-data: UEVN\n"), "{with}");
+        assert!(
+            with.contains("certificate-authority-data: UEVN\n"),
+            "{with}"
+        );
         assert!(with.contains("  user:\n    token: s3cret\n"));
         let without = render("http://h:1", None, None);
         assert!(without.contains("  user: {}\n"), "{without}");

@@ -19,7 +19,9 @@ pub fn read_all(files: &[String]) -> Result<Vec<Manifest>> {
     for f in files {
         if f == "-" {
             let mut text = String::new();
-            std::io::stdin().read_to_string(&mut text).context("reading standard input")?;
+            std::io::stdin()
+                .read_to_string(&mut text)
+                .context("reading standard input")?;
             out.extend(parse("<stdin>", &text)?);
             continue;
         }
@@ -29,7 +31,10 @@ pub fn read_all(files: &[String]) -> Result<Vec<Manifest>> {
                 .with_context(|| format!("reading directory {f}"))?
                 .filter_map(|e| e.ok().map(|e| e.path()))
                 .filter(|p| {
-                    matches!(p.extension().and_then(|e| e.to_str()), Some("yaml" | "yml" | "json"))
+                    matches!(
+                        p.extension().and_then(|e| e.to_str()),
+                        Some("yaml" | "yml" | "json")
+                    )
                 })
                 .collect();
             entries.sort();
@@ -44,8 +49,8 @@ pub fn read_all(files: &[String]) -> Result<Vec<Manifest>> {
 }
 
 fn read_file(path: &Path) -> Result<Vec<Manifest>> {
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("reading {}", path.display()))?;
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
     parse(&path.display().to_string(), &text)
 }
 
@@ -57,8 +62,18 @@ pub fn parse(origin: &str, text: &str) -> Result<Vec<Manifest>> {
     for doc in docs {
         match doc {
             Value::Null => continue,
-            Value::Object(ref m) if m.get("kind").and_then(Value::as_str).is_some_and(|k| k.ends_with("List")) && m.contains_key("items") => {
-                for item in m.get("items").and_then(Value::as_array).cloned().unwrap_or_default() {
+            Value::Object(ref m)
+                if m.get("kind")
+                    .and_then(Value::as_str)
+                    .is_some_and(|k| k.ends_with("List"))
+                    && m.contains_key("items") =>
+            {
+                for item in m
+                    .get("items")
+                    .and_then(Value::as_array)
+                    .cloned()
+                    .unwrap_or_default()
+                {
                     out.push(check(origin, item)?);
                 }
             }
@@ -69,17 +84,24 @@ pub fn parse(origin: &str, text: &str) -> Result<Vec<Manifest>> {
 }
 
 fn check(origin: &str, v: Value) -> Result<Manifest> {
-    let Some(m) = v.as_object() else { bail!("{origin}: a document is not an object: {v}") };
+    let Some(m) = v.as_object() else {
+        bail!("{origin}: a document is not an object: {v}")
+    };
     for field in ["apiVersion", "kind"] {
         if !m.get(field).is_some_and(Value::is_string) {
             bail!("{origin}: object is missing {field}");
         }
     }
-    let named = m.get("metadata").and_then(|md| md.get("name").or_else(|| md.get("generateName")));
+    let named = m
+        .get("metadata")
+        .and_then(|md| md.get("name").or_else(|| md.get("generateName")));
     if !named.is_some_and(Value::is_string) {
         bail!("{origin}: object is missing metadata.name");
     }
-    Ok(Manifest { origin: origin.to_string(), object: v })
+    Ok(Manifest {
+        origin: origin.to_string(),
+        object: v,
+    })
 }
 
 #[cfg(test)]

@@ -18,13 +18,18 @@ use crate::{kubeconfig, tls};
 
 pub async fn run(args: ServeArgs) -> Result<()> {
     tracing_subscriber::fmt()
-        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")))
+        .with_env_filter(
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+        )
         .with_writer(std::io::stderr)
         .init();
 
     std::fs::create_dir_all(&args.data_dir)
         .with_context(|| format!("creating data directory {}", args.data_dir.display()))?;
-    let options = StoreOptions { history_limit: args.watch_history.max(1), ..StoreOptions::default() };
+    let options = StoreOptions {
+        history_limit: args.watch_history.max(1),
+        ..StoreOptions::default()
+    };
     let store = Store::open_with(&args.data_dir.join("store"), options)
         .with_context(|| format!("opening the store in {}", args.data_dir.display()))?;
     let registry = Arc::new(Registry::new());
@@ -42,8 +47,16 @@ pub async fn run(args: ServeArgs) -> Result<()> {
     let ingress_url = format!("http://{ingress_addr}");
     // kubectl sends bearer tokens only over TLS, so an API that needs one speaks HTTPS.
     let tls = match (&args.tls_cert_file, &args.tls_key_file, &token) {
-        (Some(cert), Some(key), _) => Some(tls::TlsFiles { cert: cert.clone(), key: key.clone(), ca: None }),
-        (_, _, Some(_)) => Some(tls::ensure_generated(&args.data_dir, args.api_addr.ip(), &args.tls_sans)?),
+        (Some(cert), Some(key), _) => Some(tls::TlsFiles {
+            cert: cert.clone(),
+            key: key.clone(),
+            ca: None,
+        }),
+        (_, _, Some(_)) => Some(tls::ensure_generated(
+            &args.data_dir,
+            args.api_addr.ip(),
+            &args.tls_sans,
+        )?),
         _ => None,
     };
     let scheme = if tls.is_some() { "https" } else { "http" };
@@ -53,7 +66,10 @@ pub async fn run(args: ServeArgs) -> Result<()> {
     let api = herald_apiserver::router(herald_apiserver::ApiState::new(
         store.clone(),
         registry.clone(),
-        herald_apiserver::ApiServerConfig { token: token.clone(), ingress_base_url: ingress_url.clone() },
+        herald_apiserver::ApiServerConfig {
+            token: token.clone(),
+            ingress_base_url: ingress_url.clone(),
+        },
     ));
     let controller = herald_controller::Controller::new(
         store.clone(),
@@ -70,16 +86,34 @@ pub async fn run(args: ServeArgs) -> Result<()> {
     };
     let kubeconfig_file = kubeconfig::kubeconfig_path(&args.data_dir);
     let ca_pem = match tls.as_ref().and_then(|t| t.ca.as_ref()) {
-        Some(p) => Some(std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?),
+        Some(p) => {
+            Some(std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?)
+        }
         None => None,
     };
-    let connect_host = if api_addr.ip().is_unspecified() { "127.0.0.1".to_string() } else { api_addr.ip().to_string() };
-    let connect_host = if connect_host.contains(':') { format!("[{connect_host}]") } else { connect_host };
+    let connect_host = if api_addr.ip().is_unspecified() {
+        "127.0.0.1".to_string()
+    } else {
+        api_addr.ip().to_string()
+    };
+    let connect_host = if connect_host.contains(':') {
+        format!("[{connect_host}]")
+    } else {
+        connect_host
+    };
     write_private(
         &kubeconfig_file,
-        &kubeconfig::render(&format!("{scheme}://{connect_host}:{}", api_addr.port()), token.as_deref(), ca_pem.as_deref()),
+        &kubeconfig::render(
+            &format!("{scheme}://{connect_host}:{}", api_addr.port()),
+            token.as_deref(),
+            ca_pem.as_deref(),
+        ),
     )?;
-    let ingress_task = tokio::spawn(serve_until(ingress_listener, ingress_placeholder(), shutdown.clone()));
+    let ingress_task = tokio::spawn(serve_until(
+        ingress_listener,
+        ingress_placeholder(),
+        shutdown.clone(),
+    ));
     let controller_task = tokio::spawn(controller.run(shutdown.clone()));
 
     {
@@ -90,7 +124,11 @@ pub async fn run(args: ServeArgs) -> Result<()> {
         if token.is_some() {
             writeln!(out, "Herald API requires a bearer token over TLS")?;
         }
-        writeln!(out, "kubectl: export KUBECONFIG={}", kubeconfig_file.display())?;
+        writeln!(
+            out,
+            "kubectl: export KUBECONFIG={}",
+            kubeconfig_file.display()
+        )?;
         out.flush()?;
     }
 
@@ -107,7 +145,11 @@ pub async fn run(args: ServeArgs) -> Result<()> {
 }
 
 /// Serves a router until `shutdown` fires, finishing in-flight requests.
-async fn serve_until<L>(listener: L, app: axum::Router, shutdown: CancellationToken) -> std::io::Result<()>
+async fn serve_until<L>(
+    listener: L,
+    app: axum::Router,
+    shutdown: CancellationToken,
+) -> std::io::Result<()>
 where
     L: axum::serve::Listener,
     L::Addr: std::fmt::Debug,
@@ -124,7 +166,10 @@ fn ingress_placeholder() -> axum::Router {
     axum::Router::new()
         .route("/healthz", axum::routing::get(|| async { "ok" }))
         .fallback(|| async {
-            (StatusCode::SERVICE_UNAVAILABLE, "Herald's broker data plane is not available in this build\n")
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Herald's broker data plane is not available in this build\n",
+            )
         })
 }
 
@@ -171,7 +216,11 @@ fn api_token(args: &ServeArgs) -> Result<Option<String>> {
     if let Some(t) = kubeconfig::read_token(&args.data_dir)? {
         return Ok(Some(t));
     }
-    let token = format!("{}{}", uuid::Uuid::new_v4().simple(), uuid::Uuid::new_v4().simple());
+    let token = format!(
+        "{}{}",
+        uuid::Uuid::new_v4().simple(),
+        uuid::Uuid::new_v4().simple()
+    );
     write_private(&kubeconfig::token_path(&args.data_dir), &token)?;
     eprintln!(
         "The API listens on {}, so it requires a token; it was saved to {}",
@@ -190,7 +239,9 @@ pub fn write_private(path: &Path, content: &str) -> Result<()> {
         use std::os::unix::fs::OpenOptionsExt;
         opts.mode(0o600);
     }
-    let mut f = opts.open(path).with_context(|| format!("writing {}", path.display()))?;
+    let mut f = opts
+        .open(path)
+        .with_context(|| format!("writing {}", path.display()))?;
     f.write_all(content.as_bytes())?;
     Ok(())
 }

@@ -33,14 +33,26 @@ pub fn ca_path(data_dir: &Path) -> PathBuf {
 
 /// Returns the generated certificate in `<data-dir>/tls`, creating it on first use. The
 /// certificate names localhost, the loopback addresses, the listen address and `extra_sans`.
-pub fn ensure_generated(data_dir: &Path, listen: IpAddr, extra_sans: &[String]) -> Result<TlsFiles> {
+pub fn ensure_generated(
+    data_dir: &Path,
+    listen: IpAddr,
+    extra_sans: &[String],
+) -> Result<TlsFiles> {
     let dir = data_dir.join("tls");
-    let files = TlsFiles { cert: dir.join("server.crt"), key: dir.join("server.key"), ca: Some(ca_path(data_dir)) };
+    let files = TlsFiles {
+        cert: dir.join("server.crt"),
+        key: dir.join("server.key"),
+        ca: Some(ca_path(data_dir)),
+    };
     if files.cert.exists() && files.key.exists() && ca_path(data_dir).exists() {
         return Ok(files);
     }
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-    let mut sans = vec!["localhost".to_string(), "127.0.0.1".to_string(), "::1".to_string()];
+    let mut sans = vec![
+        "localhost".to_string(),
+        "127.0.0.1".to_string(),
+        "::1".to_string(),
+    ];
     if !listen.is_unspecified() && !listen.is_loopback() {
         sans.push(listen.to_string());
     }
@@ -60,11 +72,20 @@ pub fn ensure_generated(data_dir: &Path, listen: IpAddr, extra_sans: &[String]) 
 
 /// Generates a CA and a server certificate it signs; returns (CA, certificate, key) as PEM.
 fn generate(sans: &[String]) -> Result<(String, String, String)> {
-    use rcgen::{BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair, KeyUsagePurpose};
+    use rcgen::{
+        BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer,
+        KeyPair, KeyUsagePurpose,
+    };
     let mut ca_params = CertificateParams::new(Vec::<String>::new())?;
     ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca_params.distinguished_name.push(DnType::CommonName, "Herald API CA");
-    ca_params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign, KeyUsagePurpose::DigitalSignature];
+    ca_params
+        .distinguished_name
+        .push(DnType::CommonName, "Herald API CA");
+    ca_params.key_usages = vec![
+        KeyUsagePurpose::KeyCertSign,
+        KeyUsagePurpose::CrlSign,
+        KeyUsagePurpose::DigitalSignature,
+    ];
     let ca_key = KeyPair::generate()?;
     let ca_cert = ca_params.self_signed(&ca_key)?;
     let issuer = Issuer::new(ca_params, ca_key);
@@ -72,7 +93,10 @@ fn generate(sans: &[String]) -> Result<(String, String, String)> {
     let mut params = CertificateParams::new(sans.to_vec()).context("certificate names")?;
     params.distinguished_name.push(DnType::CommonName, "herald");
     params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
-    params.key_usages = vec![KeyUsagePurpose::DigitalSignature, KeyUsagePurpose::KeyEncipherment];
+    params.key_usages = vec![
+        KeyUsagePurpose::DigitalSignature,
+        KeyUsagePurpose::KeyEncipherment,
+    ];
     let key = KeyPair::generate()?;
     let cert = params.signed_by(&key, &issuer)?;
     Ok((ca_cert.pem(), cert.pem(), key.serialize_pem()))
@@ -87,13 +111,16 @@ pub fn acceptor(files: &TlsFiles) -> Result<TlsAcceptor> {
     if certs.is_empty() {
         bail!("{} holds no certificate", files.cert.display());
     }
-    let key = PrivateKeyDer::from_pem_file(&files.key).with_context(|| format!("reading the key {}", files.key.display()))?;
-    let config = rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-        .with_safe_default_protocol_versions()
-        .context("TLS protocol versions")?
-        .with_no_client_auth()
-        .with_single_cert(certs, key)
-        .context("the certificate does not match its key")?;
+    let key = PrivateKeyDer::from_pem_file(&files.key)
+        .with_context(|| format!("reading the key {}", files.key.display()))?;
+    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .context("TLS protocol versions")?
+    .with_no_client_auth()
+    .with_single_cert(certs, key)
+    .context("the certificate does not match its key")?;
     Ok(TlsAcceptor::from(Arc::new(config)))
 }
 
@@ -162,9 +189,18 @@ mod tests {
     #[test]
     fn generated_certificate_loads() {
         let dir = tempfile::tempdir().expect("tmp");
-        let files = ensure_generated(dir.path(), "0.0.0.0".parse().expect("ip"), &["herald.example".into()]).expect("generate");
+        let files = ensure_generated(
+            dir.path(),
+            "0.0.0.0".parse().expect("ip"),
+            &["herald.example".into()],
+        )
+        .expect("generate");
         assert!(acceptor(&files).is_ok());
-        let again = ensure_generated(dir.path(), "0.0.0.0".parse().expect("ip"), &[]).expect("reuse");
-        assert_eq!(std::fs::read(&again.cert).ok(), std::fs::read(&files.cert).ok());
+        let again =
+            ensure_generated(dir.path(), "0.0.0.0".parse().expect("ip"), &[]).expect("reuse");
+        assert_eq!(
+            std::fs::read(&again.cert).ok(),
+            std::fs::read(&files.cert).ok()
+        );
     }
 }

@@ -18,7 +18,11 @@ fn discovery_explain_and_api_resources() {
         ("brokers", "eventing.knative.dev/v1", "Broker"),
         ("triggers", "eventing.knative.dev/v1", "Trigger"),
         ("eventtypes", "eventing.knative.dev/v1beta3", "EventType"),
-        ("inmemorychannels", "messaging.knative.dev/v1", "InMemoryChannel"),
+        (
+            "inmemorychannels",
+            "messaging.knative.dev/v1",
+            "InMemoryChannel",
+        ),
         ("subscriptions", "messaging.knative.dev/v1", "Subscription"),
         ("sequences", "flows.knative.dev/v1", "Sequence"),
         ("pingsources", "sources.knative.dev/v1", "PingSource"),
@@ -27,7 +31,8 @@ fn discovery_explain_and_api_resources() {
         ("secrets", "v1", "Secret"),
     ] {
         assert!(
-            res.lines().any(|l| l.starts_with(line.0) && l.contains(line.1) && l.contains(line.2)),
+            res.lines()
+                .any(|l| l.starts_with(line.0) && l.contains(line.1) && l.contains(line.2)),
             "{line:?} missing from api-resources:\n{res}"
         );
     }
@@ -44,15 +49,47 @@ fn namespaces_and_cascading_delete() {
     let h = Herald::start();
     let ns = h.kubectl_ok(&["get", "namespaces"]);
     assert!(ns.contains("default"), "{ns}");
-    assert!(h.kubectl_ok(&["create", "namespace", "team-a"]).contains("namespace/team-a created"));
+    assert!(
+        h.kubectl_ok(&["create", "namespace", "team-a"])
+            .contains("namespace/team-a created")
+    );
     // Creating in a namespace that does not exist is refused, as Kubernetes does.
-    let err = h.kubectl_err(&["apply", "-n", "nope", "-f", &data("knative-docs/pingsource.yaml")]);
+    let err = h.kubectl_err(&[
+        "apply",
+        "-n",
+        "nope",
+        "-f",
+        &data("knative-docs/pingsource.yaml"),
+    ]);
     assert!(err.contains("namespaces \"nope\" not found"), "{err}");
-    h.kubectl_ok(&["apply", "-n", "team-a", "-f", &data("knative-docs/pingsource.yaml")]);
-    h.kubectl_ok(&["create", "configmap", "cfg", "-n", "team-a", "--from-literal=a=b"]);
+    h.kubectl_ok(&[
+        "apply",
+        "-n",
+        "team-a",
+        "-f",
+        &data("knative-docs/pingsource.yaml"),
+    ]);
+    h.kubectl_ok(&[
+        "create",
+        "configmap",
+        "cfg",
+        "-n",
+        "team-a",
+        "--from-literal=a=b",
+    ]);
     h.kubectl_ok(&["delete", "namespace", "team-a"]);
-    let left = h.kubectl(&["get", "pingsources,configmaps", "-n", "team-a", "-o", "name"]);
-    assert!(String::from_utf8_lossy(&left.stdout).trim().is_empty(), "objects survived their namespace");
+    let left = h.kubectl(&[
+        "get",
+        "pingsources,configmaps",
+        "-n",
+        "team-a",
+        "-o",
+        "name",
+    ]);
+    assert!(
+        String::from_utf8_lossy(&left.stdout).trim().is_empty(),
+        "objects survived their namespace"
+    );
     let err = h.kubectl_err(&["get", "namespace", "team-a"]);
     assert!(err.contains("not found"), "{err}");
 }
@@ -65,8 +102,14 @@ fn describe_label_annotate_edit_delete() {
     assert!(d.contains("Name:") && d.contains("default"), "{d}");
     assert!(d.contains("Conditions"), "{d}");
 
-    assert!(h.kubectl_ok(&["label", "broker", "default", "team=payments"]).contains("labeled"));
-    assert!(h.kubectl_ok(&["annotate", "broker", "default", "owner=alice"]).contains("annotated"));
+    assert!(
+        h.kubectl_ok(&["label", "broker", "default", "team=payments"])
+            .contains("labeled")
+    );
+    assert!(
+        h.kubectl_ok(&["annotate", "broker", "default", "owner=alice"])
+            .contains("annotated")
+    );
     let labeled = h.kubectl_ok(&["get", "brokers", "-l", "team=payments", "-o", "name"]);
     assert_eq!(labeled.trim(), "broker.eventing.knative.dev/default");
     let none = h.kubectl(&["get", "brokers", "-l", "team!=payments", "-o", "name"]);
@@ -79,20 +122,40 @@ fn describe_label_annotate_edit_delete() {
         .env("KUBE_EDITOR", "sed -i s/retry:\\ 5/retry:\\ 7/")
         .output()
         .expect("kubectl edit");
-    assert!(out.status.success(), "edit failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "edit failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     h.wait_jsonpath(&["broker", "mybroker"], "{.spec.delivery.retry}", "7");
     h.wait_jsonpath(&["broker", "mybroker"], "{.metadata.generation}", "2");
 
     // Server-side apply creates and updates.
-    let ssa = h.kubectl_ok(&["apply", "--server-side", "-f", &data("knative-docs/channel.yaml")]);
+    let ssa = h.kubectl_ok(&[
+        "apply",
+        "--server-side",
+        "-f",
+        &data("knative-docs/channel.yaml"),
+    ]);
     assert!(ssa.contains("serverside-applied"), "{ssa}");
-    let ssa = h.kubectl_ok(&["apply", "--server-side", "-f", &data("knative-docs/channel.yaml")]);
+    let ssa = h.kubectl_ok(&[
+        "apply",
+        "--server-side",
+        "-f",
+        &data("knative-docs/channel.yaml"),
+    ]);
     assert!(ssa.contains("serverside-applied"), "{ssa}");
 
     let del = h.kubectl_ok(&["delete", "broker", "default"]);
-    assert!(del.contains("broker.eventing.knative.dev \"default\" deleted"), "{del}");
+    assert!(
+        del.contains("broker.eventing.knative.dev \"default\" deleted"),
+        "{del}"
+    );
     let err = h.kubectl_err(&["get", "broker", "default"]);
-    assert!(err.contains("NotFound") || err.contains("not found"), "{err}");
+    assert!(
+        err.contains("NotFound") || err.contains("not found"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -100,7 +163,14 @@ fn get_watch_streams_changes() {
     let h = Herald::start();
     h.kubectl_ok(&["apply", "-f", &data("knative-docs/pingsource.yaml")]);
     let mut child = Command::new(kubectl_path())
-        .args(["--server", &h.api, "get", "pingsources", "-w", "--request-timeout=0"])
+        .args([
+            "--server",
+            &h.api,
+            "get",
+            "pingsources",
+            "-w",
+            "--request-timeout=0",
+        ])
         .env("KUBECONFIG", "/dev/null")
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -124,14 +194,21 @@ fn get_watch_streams_changes() {
     assert!(out.status.success());
     let deadline = Instant::now() + Duration::from_secs(20);
     let mut seen = Vec::new();
-    while Instant::now() < deadline && !seen.iter().any(|l: &String| l.starts_with("second-ping-source")) {
+    while Instant::now() < deadline
+        && !seen
+            .iter()
+            .any(|l: &String| l.starts_with("second-ping-source"))
+    {
         if let Ok(l) = rx.recv_timeout(Duration::from_millis(500)) {
             seen.push(l);
         }
     }
     let _ = child.kill();
     let _ = child.wait();
-    assert!(seen.iter().any(|l| l.starts_with("second-ping-source")), "watch lines: {seen:?}");
+    assert!(
+        seen.iter().any(|l| l.starts_with("second-ping-source")),
+        "watch lines: {seen:?}"
+    );
 }
 
 #[test]
@@ -141,21 +218,43 @@ fn strict_field_validation_and_invalid_objects() {
     let out = h.kubectl_stdin(&["apply", "-f", "-"], Some(unknown));
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("unknown field") && err.contains("spec.bogus"), "{err}");
+    assert!(
+        err.contains("unknown field") && err.contains("spec.bogus"),
+        "{err}"
+    );
 
     let invalid = "apiVersion: eventing.knative.dev/v1\nkind: Trigger\nmetadata: {name: t}\nspec:\n  broker: default\n  filter: {attributes: {SOURCE: x}}\n  subscriber: {uri: http://127.0.0.1:1/}\n";
     let out = h.kubectl_stdin(&["apply", "-f", "-"], Some(invalid));
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("is invalid") && err.contains("spec.filter.attributes.SOURCE"), "{err}");
+    assert!(
+        err.contains("is invalid") && err.contains("spec.filter.attributes.SOURCE"),
+        "{err}"
+    );
 
     // Immutable broker class.
     h.kubectl_ok(&["apply", "-f", &data("knative-docs/broker.yaml")]);
-    let err = h.kubectl_err(&["annotate", "--overwrite", "broker", "mybroker", "eventing.knative.dev/broker.class=Kafka"]);
-    assert!(err.contains("Immutable") || err.contains("immutable"), "{err}");
+    let err = h.kubectl_err(&[
+        "annotate",
+        "--overwrite",
+        "broker",
+        "mybroker",
+        "eventing.knative.dev/broker.class=Kafka",
+    ]);
+    assert!(
+        err.contains("Immutable") || err.contains("immutable"),
+        "{err}"
+    );
     // Immutable trigger broker.
     h.kubectl_ok(&["apply", "-f", &data("knative-docs/trigger.yaml")]);
-    let err = h.kubectl_err(&["patch", "trigger", "my-service-trigger", "--type=merge", "-p", "{\"spec\":{\"broker\":\"other\"}}"]);
+    let err = h.kubectl_err(&[
+        "patch",
+        "trigger",
+        "my-service-trigger",
+        "--type=merge",
+        "-p",
+        "{\"spec\":{\"broker\":\"other\"}}",
+    ]);
     assert!(err.contains("spec.broker"), "{err}");
 }
 
@@ -163,10 +262,25 @@ fn strict_field_validation_and_invalid_objects() {
 fn wait_for_condition() {
     let h = Herald::start();
     h.kubectl_ok(&["apply", "-f", &data("knative-docs/services.yaml")]);
-    h.kubectl_ok(&["wait", "--for=condition=Ready", "services.serving.knative.dev/my-service", "--timeout=20s"]);
+    h.kubectl_ok(&[
+        "wait",
+        "--for=condition=Ready",
+        "services.serving.knative.dev/my-service",
+        "--timeout=20s",
+    ]);
     h.kubectl_ok(&["apply", "-f", &data("knative-docs/trigger.yaml")]);
-    h.kubectl_ok(&["wait", "--for=condition=SubscriberResolved", "trigger/my-service-trigger", "--timeout=20s"]);
+    h.kubectl_ok(&[
+        "wait",
+        "--for=condition=SubscriberResolved",
+        "trigger/my-service-trigger",
+        "--timeout=20s",
+    ]);
     // Ready is False while the broker does not exist; wait says so by timing out.
-    let err = h.kubectl_err(&["wait", "--for=condition=Ready", "trigger/my-service-trigger", "--timeout=2s"]);
+    let err = h.kubectl_err(&[
+        "wait",
+        "--for=condition=Ready",
+        "trigger/my-service-trigger",
+        "--timeout=2s",
+    ]);
     assert!(err.contains("timed out"), "{err}");
 }

@@ -8,7 +8,13 @@ mod common;
 use common::{Herald, data};
 
 fn header(table: &str) -> Vec<String> {
-    table.lines().next().unwrap_or_default().split_whitespace().map(str::to_string).collect()
+    table
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .split_whitespace()
+        .map(str::to_string)
+        .collect()
 }
 
 fn row<'a>(table: &'a str, name: &str) -> Vec<&'a str> {
@@ -32,25 +38,50 @@ fn seeds_apply_verbatim_with_kubectl() {
         "-f",
         &data("seeds/kafkasource.yaml"),
     ]);
-    assert!(out.contains("broker.eventing.knative.dev/default created"), "{out}");
-    assert!(out.contains("trigger.eventing.knative.dev/my-service-trigger created"), "{out}");
-    assert!(out.contains("kafkasource.sources.eventing.knative.dev/kafka-sample created"), "{out}");
+    assert!(
+        out.contains("broker.eventing.knative.dev/default created"),
+        "{out}"
+    );
+    assert!(
+        out.contains("trigger.eventing.knative.dev/my-service-trigger created"),
+        "{out}"
+    );
+    assert!(
+        out.contains("kafkasource.sources.eventing.knative.dev/kafka-sample created"),
+        "{out}"
+    );
 
     // Brokers: Knative's columns; the address is Herald's ingress; the class is defaulted.
     let url = format!("{}/default/default", h.ingress);
     h.wait_jsonpath(&["broker", "default"], "{.status.address.url}", &url);
     let brokers = h.kubectl_ok(&["get", "brokers"]);
-    assert_eq!(header(&brokers), ["NAME", "URL", "AGE", "READY", "REASON", "CLASS"], "{brokers}");
+    assert_eq!(
+        header(&brokers),
+        ["NAME", "URL", "AGE", "READY", "REASON", "CLASS"],
+        "{brokers}"
+    );
     let r = row(&brokers, "default");
     assert_eq!(r[1], url);
-    assert_eq!(r[3], "False", "the broker data plane is not in this build: never Ready\n{brokers}");
+    assert_eq!(
+        r[3], "False",
+        "the broker data plane is not in this build: never Ready\n{brokers}"
+    );
     assert_eq!(r.last().copied(), Some("MTChannelBasedBroker"));
 
     // The v1alpha1 channel template survives conversion both ways.
-    let v1alpha1 = h.kubectl_ok(&["get", "brokers.v1alpha1.eventing.knative.dev", "default", "-o", "yaml"]);
+    let v1alpha1 = h.kubectl_ok(&[
+        "get",
+        "brokers.v1alpha1.eventing.knative.dev",
+        "default",
+        "-o",
+        "yaml",
+    ]);
     assert!(v1alpha1.contains("channelTemplateSpec:"), "{v1alpha1}");
     assert!(v1alpha1.contains("kind: InMemoryChannel"), "{v1alpha1}");
-    assert!(v1alpha1.contains("apiVersion: eventing.knative.dev/v1alpha1"), "{v1alpha1}");
+    assert!(
+        v1alpha1.contains("apiVersion: eventing.knative.dev/v1alpha1"),
+        "{v1alpha1}"
+    );
 
     // Triggers: the subscriber Service does not exist yet.
     h.wait_jsonpath(
@@ -59,15 +90,29 @@ fn seeds_apply_verbatim_with_kubectl() {
         "False",
     );
     let triggers = h.kubectl_ok(&["get", "triggers"]);
-    assert_eq!(header(&triggers), ["NAME", "BROKER", "SUBSCRIBER_URI", "AGE", "READY", "REASON"], "{triggers}");
+    assert_eq!(
+        header(&triggers),
+        ["NAME", "BROKER", "SUBSCRIBER_URI", "AGE", "READY", "REASON"],
+        "{triggers}"
+    );
     let trigger = h.kubectl_ok(&["get", "trigger", "my-service-trigger", "-o", "yaml"]);
     assert!(trigger.contains("type: dev.knative.foo.bar"), "{trigger}");
-    assert!(trigger.contains("myextension: my-extension-value"), "{trigger}");
-    assert!(trigger.contains("eventing.knative.dev/broker: default"), "defaulted label\n{trigger}");
+    assert!(
+        trigger.contains("myextension: my-extension-value"),
+        "{trigger}"
+    );
+    assert!(
+        trigger.contains("eventing.knative.dev/broker: default"),
+        "defaulted label\n{trigger}"
+    );
 
     // Once the Service says where it listens, the subscriber resolves.
     h.kubectl_ok(&["apply", "-f", &data("knative-docs/services.yaml")]);
-    h.wait_jsonpath(&["trigger", "my-service-trigger"], "{.status.subscriberUri}", "http://127.0.0.1:9001/");
+    h.wait_jsonpath(
+        &["trigger", "my-service-trigger"],
+        "{.status.subscriberUri}",
+        "http://127.0.0.1:9001/",
+    );
     h.wait_jsonpath(
         &["trigger", "my-service-trigger"],
         "{.status.conditions[?(@.type==\"SubscriberResolved\")].status}",
@@ -75,24 +120,49 @@ fn seeds_apply_verbatim_with_kubectl() {
     );
 
     // The seeds' KafkaSource is stored in the current version, shown in both, and not Ready.
-    let ks = h.kubectl_ok(&["get", "kafkasources.sources.knative.dev", "kafka-sample", "-o", "json"]);
+    let ks = h.kubectl_ok(&[
+        "get",
+        "kafkasources.sources.knative.dev",
+        "kafka-sample",
+        "-o",
+        "json",
+    ]);
     let ks: serde_json::Value = serde_json::from_str(&ks).expect("json");
     assert_eq!(ks["apiVersion"], "sources.knative.dev/v1");
-    assert_eq!(ks["spec"]["topics"], serde_json::json!(["knative-demo", "news"]));
-    assert_eq!(ks["spec"]["bootstrapServers"], serde_json::json!(["my-cluster-kafka-bootstrap.kafka:9092"]));
+    assert_eq!(
+        ks["spec"]["topics"],
+        serde_json::json!(["knative-demo", "news"])
+    );
+    assert_eq!(
+        ks["spec"]["bootstrapServers"],
+        serde_json::json!(["my-cluster-kafka-bootstrap.kafka:9092"])
+    );
     h.wait_jsonpath(
         &["kafkasources.sources.knative.dev", "kafka-sample"],
         "{.status.conditions[?(@.type==\"Ready\")].status}",
         "False",
     );
-    let legacy = h.kubectl_ok(&["get", "kafkasources.sources.eventing.knative.dev", "kafka-sample", "-o", "yaml"]);
+    let legacy = h.kubectl_ok(&[
+        "get",
+        "kafkasources.sources.eventing.knative.dev",
+        "kafka-sample",
+        "-o",
+        "yaml",
+    ]);
     assert!(legacy.contains("topics: knative-demo,news"), "{legacy}");
 }
 
 #[test]
 fn knative_documentation_examples_apply() {
     let h = Herald::start();
-    for f in ["services", "broker", "trigger", "channel", "sequence", "pingsource"] {
+    for f in [
+        "services",
+        "broker",
+        "trigger",
+        "channel",
+        "sequence",
+        "pingsource",
+    ] {
         let out = h.kubectl_ok(&["apply", "-f", &data(&format!("knative-docs/{f}.yaml"))]);
         assert!(out.contains("created"), "{f}: {out}");
     }
@@ -116,7 +186,11 @@ fn knative_documentation_examples_apply() {
     }
     // The PingSource resolves its sink and reports what it emits, but is not Ready: its
     // runtime is not in this build.
-    h.wait_jsonpath(&["pingsource", "test-ping-source"], "{.status.sinkUri}", "http://127.0.0.1:9002/");
+    h.wait_jsonpath(
+        &["pingsource", "test-ping-source"],
+        "{.status.sinkUri}",
+        "http://127.0.0.1:9002/",
+    );
     h.wait_jsonpath(
         &["pingsource", "test-ping-source"],
         "{.status.ceAttributes[0].type}",
@@ -124,10 +198,18 @@ fn knative_documentation_examples_apply() {
     );
     let ping = h.kubectl_ok(&["get", "pingsources"]);
     let r = row(&ping, "test-ping-source");
-    assert_eq!(header(&ping), ["NAME", "SINK", "SCHEDULE", "AGE", "READY", "REASON"], "{ping}");
+    assert_eq!(
+        header(&ping),
+        ["NAME", "SINK", "SCHEDULE", "AGE", "READY", "REASON"],
+        "{ping}"
+    );
     assert_eq!(r[1], "http://127.0.0.1:9002/");
     // The trigger subscriber given as a plain URI resolves to it.
-    h.wait_jsonpath(&["trigger", "my-filters-trigger"], "{.status.subscriberUri}", "http://127.0.0.1:9/events");
+    h.wait_jsonpath(
+        &["trigger", "my-filters-trigger"],
+        "{.status.subscriberUri}",
+        "http://127.0.0.1:9/events",
+    );
     // The broker's dead-letter sink (a Service without an address) is reported, not guessed.
     h.wait_jsonpath(
         &["broker", "mybroker"],
@@ -135,7 +217,11 @@ fn knative_documentation_examples_apply() {
         "False",
     );
     // Subscriptions resolve their references.
-    h.wait_jsonpath(&["subscription", "my-subscription"], "{.status.physicalSubscription.subscriberUri}", "http://127.0.0.1:9001/");
+    h.wait_jsonpath(
+        &["subscription", "my-subscription"],
+        "{.status.physicalSubscription.subscriberUri}",
+        "http://127.0.0.1:9001/",
+    );
 }
 
 #[test]
@@ -157,7 +243,11 @@ spec:
   description: "A push to the knative/eventing repository"
 "#;
     let out = h.kubectl_stdin(&["apply", "-f", "-"], Some(et));
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     // The referenced broker does not exist yet.
     h.wait_jsonpath(
         &["eventtype", "dev.knative.source.github.push-34cnb"],
@@ -177,6 +267,12 @@ spec:
     assert!(r.contains(&"https://github.com/knative/eventing"), "{list}");
     assert!(r.contains(&"True"), "{list}");
     // Served in v1beta3 with attributes, converted from v1beta2.
-    let v3 = h.kubectl_ok(&["get", "eventtypes.v1beta3.eventing.knative.dev", "dev.knative.source.github.push-34cnb", "-o", "yaml"]);
+    let v3 = h.kubectl_ok(&[
+        "get",
+        "eventtypes.v1beta3.eventing.knative.dev",
+        "dev.knative.source.github.push-34cnb",
+        "-o",
+        "yaml",
+    ]);
     assert!(v3.contains("attributes:"), "{v3}");
 }

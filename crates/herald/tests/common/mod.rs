@@ -23,7 +23,10 @@ pub struct Herald {
 /// The path of kubectl, or a panic that says how to get it.
 pub fn kubectl_path() -> String {
     let candidate = std::env::var("KUBECTL").unwrap_or_else(|_| "kubectl".into());
-    match Command::new(&candidate).args(["version", "--client"]).output() {
+    match Command::new(&candidate)
+        .args(["version", "--client"])
+        .output()
+    {
         Ok(o) if o.status.success() => candidate,
         _ => panic!(
             "kubectl is required by Herald's tests and was not found (looked for `{candidate}`; set KUBECTL to its path). Install it from your distribution or https://kubernetes.io/docs/tasks/tools/"
@@ -55,7 +58,10 @@ impl Herald {
             .open(&log_path)
             .expect("log file");
         let mut args = vec!["serve"];
-        for (flag, default) in [("--api-addr", "127.0.0.1:0"), ("--ingress-addr", "127.0.0.1:0")] {
+        for (flag, default) in [
+            ("--api-addr", "127.0.0.1:0"),
+            ("--ingress-addr", "127.0.0.1:0"),
+        ] {
             if !extra.contains(&flag) {
                 args.extend([flag, default]);
             }
@@ -120,8 +126,12 @@ impl Herald {
 
     /// Sends SIGTERM and waits for a clean exit; returns the exit status success.
     pub fn terminate(&mut self) -> bool {
-        let Some(mut c) = self.child.take() else { return false };
-        let _ = Command::new("kill").args(["-TERM", &c.id().to_string()]).status();
+        let Some(mut c) = self.child.take() else {
+            return false;
+        };
+        let _ = Command::new("kill")
+            .args(["-TERM", &c.id().to_string()])
+            .status();
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
             if let Ok(Some(status)) = c.try_wait() {
@@ -154,7 +164,11 @@ impl Herald {
             .arg(self.cache_dir.path())
             .args(args)
             .env("KUBECONFIG", "/dev/null")
-            .stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
+            .stdin(if stdin.is_some() {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
         let mut child = cmd.spawn().expect("spawn kubectl");
