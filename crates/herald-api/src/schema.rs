@@ -147,14 +147,21 @@ fn unwrap_lines(d: &str) -> String {
 /// schemas; Kubernetes wants `type: string` + `enum`, with the variants' docs in the description.
 fn collapse_string_enum(m: &mut Map<String, Value>) {
     for key in ["oneOf", "anyOf"] {
-        let Some(Value::Array(items)) = m.get(key) else { continue };
+        let Some(Value::Array(items)) = m.get(key) else {
+            continue;
+        };
         let mut values = Vec::new();
         let mut docs = Vec::new();
         for item in items.iter().filter(|s| !is_null_schema(s)) {
-            let value = item
-                .get("const")
-                .or_else(|| item.get("enum").and_then(Value::as_array).filter(|a| a.len() == 1).and_then(|a| a.first()));
-            let Some(Value::String(v)) = value else { return };
+            let value = item.get("const").or_else(|| {
+                item.get("enum")
+                    .and_then(Value::as_array)
+                    .filter(|a| a.len() == 1)
+                    .and_then(|a| a.first())
+            });
+            let Some(Value::String(v)) = value else {
+                return;
+            };
             if let Some(Value::String(d)) = item.get("description") {
                 docs.push(format!("`{v}`: {}", unwrap_lines(d)));
             }
@@ -171,9 +178,17 @@ fn collapse_string_enum(m: &mut Map<String, Value>) {
             m.insert("nullable".into(), Value::Bool(true));
         }
         if !docs.is_empty() {
-            let base = m.get("description").and_then(Value::as_str).unwrap_or("").to_string();
+            let base = m
+                .get("description")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string();
             let joined = docs.join("; ");
-            let d = if base.is_empty() { joined } else { format!("{base} ({joined})") };
+            let d = if base.is_empty() {
+                joined
+            } else {
+                format!("{base} ({joined})")
+            };
             m.insert("description".into(), Value::String(d));
         }
         return;
@@ -362,6 +377,12 @@ mod tests {
         assert_eq!(mode["description"], json!("Which mode."), "{s}");
         let plain = &s["properties"]["plain"];
         assert_eq!(plain["enum"], json!(["First", "Second"]), "{s}");
-        assert!(plain["description"].as_str().unwrap_or("").contains("`First`: The first mode."), "{s}");
+        assert!(
+            plain["description"]
+                .as_str()
+                .unwrap_or("")
+                .contains("`First`: The first mode."),
+            "{s}"
+        );
     }
 }

@@ -124,7 +124,10 @@ pub fn validate_delivery(d: &DeliverySpec) -> FieldErrors {
         errs.extend_at("deadLetterSink", validate_destination(dls));
     }
     if let Some(r) = d.retry.filter(|r| *r < 0) {
-        errs.push(FieldError::invalid("retry", format!("invalid value: {r}: must be >= 0")));
+        errs.push(FieldError::invalid(
+            "retry",
+            format!("invalid value: {r}: must be >= 0"),
+        ));
     }
     if let Some(Err(e)) = d.backoff_delay.as_deref().map(parse_iso8601_duration) {
         errs.push(FieldError::invalid("backoffDelay", e));
