@@ -124,11 +124,9 @@ pub async fn run(args: ServeArgs) -> Result<()> {
         if token.is_some() {
             writeln!(out, "Herald API requires a bearer token over TLS")?;
         }
-        writeln!(
-            out,
-            "kubectl: export KUBECONFIG={}",
-            kubeconfig_file.display()
-        )?;
+        // An absolute path, so the printed line works from any directory.
+        let shown = std::fs::canonicalize(&kubeconfig_file).unwrap_or(kubeconfig_file.clone());
+        writeln!(out, "kubectl: export KUBECONFIG={}", shown.display())?;
         out.flush()?;
     }
 
