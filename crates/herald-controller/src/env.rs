@@ -16,6 +16,8 @@ pub enum DataPlaneKind {
     Channel,
     /// A Sequence or Parallel (their channels and subscriptions).
     Flow,
+    /// A Trigger's dispatcher (readiness is per generation: see [`DataPlaneReadiness::Applied`]).
+    Trigger,
 }
 
 /// What the data plane reports for one object (it applied the Plan containing it, or not).
@@ -23,6 +25,8 @@ pub enum DataPlaneKind {
 pub enum DataPlaneReadiness {
     /// Programmed: events sent now are handled.
     Ready,
+    /// Programmed from this `metadata.generation` of the object: Ready only if it is current.
+    Applied { generation: i64 },
     /// Not programmed yet, but expected to be (conditions go Unknown).
     Pending { reason: String, message: String },
     /// Cannot be programmed (conditions go False).
@@ -40,6 +44,7 @@ impl DataPlaneReadiness {
             DataPlaneKind::Broker => "broker",
             DataPlaneKind::Channel => "channel",
             DataPlaneKind::Flow => "flow",
+            DataPlaneKind::Trigger => "trigger",
         };
         DataPlaneReadiness::Failed {
             reason: DATA_PLANE_UNAVAILABLE.to_string(),
@@ -79,6 +84,29 @@ impl Env {
         match &self.data_plane {
             Some(f) => f(kind, namespace, name),
             None => DataPlaneReadiness::unavailable(kind),
+        }
+    }
+
+    /// Readiness of an object whose data plane is applied per generation: `Applied` at an
+    /// older generation is still Pending (events sent after Ready must see the current spec).
+    pub fn data_plane_at(
+        &self,
+        kind: DataPlaneKind,
+        namespace: &str,
+        name: &str,
+        generation: i64,
+    ) -> DataPlaneReadiness {
+        match self.data_plane(kind, namespace, name) {
+            DataPlaneReadiness::Applied { generation: g } if g == generation => {
+                DataPlaneReadiness::Ready
+            }
+            DataPlaneReadiness::Applied { generation: g } => DataPlaneReadiness::Pending {
+                reason: "DataPlanePending".into(),
+                message: format!(
+                    "the data plane runs generation {g}; generation {generation} is not applied yet"
+                ),
+            },
+            other => other,
         }
     }
 

@@ -29,5 +29,5 @@ mod testing;
 pub use env::{ControllerEnv, DataPlaneKind, DataPlaneReadiness, DataPlaneStatus, Env};
 pub use reconcilers::{Child, Outcome};
 pub use resolve::{ResolveError, Resolved, resolve};
-pub use runner::Controller;
+pub use runner::{Controller, Requeue};
 pub use view::{MemoryView, StoreView, View};

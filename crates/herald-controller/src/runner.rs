@@ -22,6 +22,30 @@ pub struct Controller {
     store: Store,
     registry: Arc<Registry>,
     env: ControllerEnv,
+    queue: Arc<WorkQueue>,
+}
+
+/// Lets other components (the data plane) ask for objects to be reconciled again, e.g. after
+/// a Plan was applied so readiness can be reported.
+#[derive(Clone)]
+pub struct Requeue {
+    store: Store,
+    registry: Arc<Registry>,
+    queue: Arc<WorkQueue>,
+}
+
+impl Requeue {
+    /// Queues every object of `group`/`kind` (all namespaces).
+    pub fn kind(&self, group: &str, kind: &str) {
+        let Some(r) = self.registry.lookup_group_kind(group, kind) else {
+            return;
+        };
+        let key = r.key();
+        match self.store.list(&key, None) {
+            Ok((items, _)) => enqueue_items(&self.queue, &key, &items),
+            Err(e) => tracing::warn!("controller: listing {key}: {e}"),
+        }
+    }
 }
 
 /// What processing one key led to.
@@ -41,12 +65,22 @@ impl Controller {
             store,
             registry,
             env,
+            queue: WorkQueue::new(),
+        }
+    }
+
+    /// A handle that re-queues objects into this controller.
+    pub fn requeue(&self) -> Requeue {
+        Requeue {
+            store: self.store.clone(),
+            registry: self.registry.clone(),
+            queue: self.queue.clone(),
         }
     }
 
     /// Runs until `shutdown` is cancelled.
     pub async fn run(self, shutdown: CancellationToken) {
-        let queue = WorkQueue::new();
+        let queue = self.queue.clone();
         let this = Arc::new(self);
         let mut workers = Vec::new();
         for _ in 0..this.env.workers.max(1) {

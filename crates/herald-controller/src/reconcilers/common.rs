@@ -81,7 +81,9 @@ pub fn mark_data_plane(
 ) {
     for c in conds {
         match readiness {
-            DataPlaneReadiness::Ready => set.mark_true(conditions, c, now),
+            DataPlaneReadiness::Ready | DataPlaneReadiness::Applied { .. } => {
+                set.mark_true(conditions, c, now)
+            }
             DataPlaneReadiness::Pending { reason, message } => {
                 set.mark_unknown(conditions, c, reason, message, now)
             }

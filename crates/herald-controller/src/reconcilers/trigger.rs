@@ -113,7 +113,12 @@ pub fn reconcile(t: &Trigger, view: &dyn View, env: &Env) -> Outcome<TriggerStat
 
     mark_dependency(t, c, view, env);
 
-    let readiness = env.data_plane(DataPlaneKind::Broker, broker_ns, broker_name);
+    let readiness = env.data_plane_at(
+        DataPlaneKind::Trigger,
+        ns,
+        t.name(),
+        t.metadata.generation.unwrap_or(0),
+    );
     mark_data_plane(set, c, &[SUBSCRIPTION_READY], &readiness, now);
     Outcome::status(st)
 }

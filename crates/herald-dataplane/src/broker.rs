@@ -1,0 +1,79 @@
+//! One Broker's runtime: its log and the publish path shared by the ingress, replies and
+//! (later) in-process sources.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use herald_ce::Event;
+use herald_log::{ChannelLog, LogError};
+
+use crate::admit::{self, AdmitError};
+use crate::dispatcher::DispatcherHandle;
+use crate::envelope::Envelope;
+use crate::plan::{BrokerKey, Storage};
+
+/// Why events could not be published; each maps to one ingress status code.
+#[derive(Debug, thiserror::Error)]
+pub enum PublishError {
+    /// 400: the event itself is refused.
+    #[error("{0}")]
+    Admit(#[from] AdmitError),
+    /// 429: the log is at capacity; try again later.
+    #[error("the broker's log is full; retry later")]
+    Full,
+    /// 413: one event is larger than a log record may be.
+    #[error("event of {size} bytes exceeds the limit of {max} bytes")]
+    TooLarge { size: usize, max: usize },
+    /// 503: the log cannot store anything now.
+    #[error("the broker's log is unavailable: {0}")]
+    Unavailable(String),
+}
+
+impl From<LogError> for PublishError {
+    fn from(e: LogError) -> Self {
+        match e {
+            LogError::Full => PublishError::Full,
+            LogError::TooLarge { size, max } => PublishError::TooLarge { size, max },
+            other => PublishError::Unavailable(other.to_string()),
+        }
+    }
+}
+
+pub struct BrokerRuntime {
+    pub key: BrokerKey,
+    pub uid: String,
+    pub storage: Storage,
+    pub log: Arc<dyn ChannelLog>,
+    /// Running dispatchers by Trigger name.
+    pub dispatchers: Mutex<HashMap<String, DispatcherHandle>>,
+    /// The Broker's address, the `knativeerrordest` of a failed reply.
+    pub address: String,
+}
+
+impl BrokerRuntime {
+    /// Admits every event (all or none: one refused event refuses the request) and appends
+    /// them; resolves once the log has them (durably, for a durable broker).
+    pub async fn publish(
+        &self,
+        events: Vec<Event>,
+        headers: &[(String, String)],
+        default_ttl: i64,
+    ) -> Result<usize, PublishError> {
+        if events.is_empty() {
+            return Ok(0);
+        }
+        let now = jiff::Timestamp::now().to_string();
+        let mut payloads = Vec::with_capacity(events.len());
+        for mut event in events {
+            admit::admit(&mut event, default_ttl, &now)?;
+            let env = Envelope {
+                headers: headers.to_vec(),
+                event,
+            };
+            payloads.push(env.encode());
+        }
+        let n = payloads.len();
+        self.log.append(payloads).await?;
+        Ok(n)
+    }
+}
