@@ -25,6 +25,77 @@ pub enum Command {
     Delete(DeleteArgs),
     /// Print a kubeconfig for this server, so `kubectl` can talk to Herald.
     Kubeconfig(KubeconfigArgs),
+    /// Send one CloudEvent to a Broker (or any URL with --to).
+    Send(SendArgs),
+    /// Follow the events arriving at a Broker, like `kubectl logs -f`.
+    Tail(TailArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct SendArgs {
+    /// Name of the Broker to send to (its address is read from the API).
+    #[arg(required_unless_present = "to")]
+    pub broker: Option<String>,
+    /// Send to this URL instead of a Broker (any CloudEvents sink).
+    #[arg(long, conflicts_with = "broker")]
+    pub to: Option<String>,
+    /// Namespace of the Broker.
+    #[arg(short, long, default_value = "default")]
+    pub namespace: String,
+    /// The event's `type`.
+    #[arg(long = "type")]
+    pub ty: String,
+    /// The event's `source`.
+    #[arg(long, default_value = "herald-cli")]
+    pub source: String,
+    /// The event's `id` (default: a new UUID).
+    #[arg(long)]
+    pub id: Option<String>,
+    /// The event's `subject`.
+    #[arg(long)]
+    pub subject: Option<String>,
+    /// An extension attribute `name=value` (repeatable).
+    #[arg(long = "ext", value_name = "NAME=VALUE")]
+    pub extensions: Vec<String>,
+    /// The event's data.
+    #[arg(long, conflicts_with = "data_file")]
+    pub data: Option<String>,
+    /// Read the event's data from a file (`-` for standard input).
+    #[arg(long)]
+    pub data_file: Option<PathBuf>,
+    /// `datacontenttype` (default: application/json when there is data).
+    #[arg(long)]
+    pub content_type: Option<String>,
+    /// Send in structured mode (`application/cloudevents+json`) instead of binary mode.
+    #[arg(long)]
+    pub structured: bool,
+    #[command(flatten)]
+    pub server: ServerArgs,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum TailOutput {
+    /// One CloudEvents JSON document per line.
+    Json,
+    /// `time type source id`, one event per line.
+    Short,
+}
+
+#[derive(Debug, Args)]
+pub struct TailArgs {
+    /// Name of the Broker to follow.
+    pub broker: String,
+    /// Namespace of the Broker.
+    #[arg(short, long, default_value = "default")]
+    pub namespace: String,
+    /// Output format.
+    #[arg(short, long, value_enum, default_value = "json")]
+    pub output: TailOutput,
+    /// Stop after this many events.
+    #[arg(long)]
+    pub count: Option<usize>,
+    #[command(flatten)]
+    pub server: ServerArgs,
 }
 
 #[derive(Debug, Args)]
@@ -56,6 +127,16 @@ pub struct ServeArgs {
     /// Extra DNS names or IPs for the generated certificate (repeatable).
     #[arg(long = "tls-san")]
     pub tls_sans: Vec<String>,
+    /// Largest ingress request body in bytes (an event, or a batch); larger requests get 413.
+    #[arg(long, env = "HERALD_MAX_REQUEST_BYTES", default_value_t = 4 * 1024 * 1024)]
+    pub max_request_bytes: usize,
+    /// Deliveries in flight per unordered Trigger (annotation `herald.dev/delivery.concurrency`
+    /// overrides it per Trigger).
+    #[arg(long, env = "HERALD_TRIGGER_CONCURRENCY", default_value_t = 32)]
+    pub trigger_concurrency: usize,
+    /// Skip fsync in broker logs. Benchmarks only: a 202 then no longer survives a crash.
+    #[arg(long, hide = true)]
+    pub unsafe_no_fsync: bool,
 }
 
 /// How to reach a running Herald.

@@ -19,6 +19,8 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Get(args) => get(args).await,
         Command::Delete(args) => delete(args).await,
         Command::Kubeconfig(args) => crate::kubeconfig::run(args).map(|_| ExitCode::SUCCESS),
+        Command::Send(args) => crate::events::send(args).await,
+        Command::Tail(args) => crate::events::tail(args).await,
     }
 }
 

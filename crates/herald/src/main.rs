@@ -3,8 +3,10 @@
 mod cli;
 mod client;
 mod commands;
+mod events;
 mod kubeconfig;
 mod manifest;
+mod plan;
 mod serve;
 mod tls;
 

@@ -71,11 +71,18 @@ pub async fn run(args: ServeArgs) -> Result<()> {
             ingress_base_url: ingress_url.clone(),
         },
     ));
+    let mut dp_config = herald_dataplane::DataPlaneConfig::new(&args.data_dir, &ingress_url);
+    dp_config.max_request_bytes = args.max_request_bytes.max(1024);
+    dp_config.trigger_concurrency = args.trigger_concurrency.max(1);
+    dp_config.fsync = !args.unsafe_no_fsync;
+    let data_plane = herald_dataplane::DataPlane::new(dp_config, shutdown.clone())?;
     let controller = herald_controller::Controller::new(
         store.clone(),
         registry.clone(),
-        herald_controller::ControllerEnv::new(ingress_url.clone(), api_url.clone()),
+        herald_controller::ControllerEnv::new(ingress_url.clone(), api_url.clone())
+            .with_data_plane(readiness(data_plane.clone())),
     );
+    let requeue = controller.requeue();
 
     let api_task = match &tls {
         Some(files) => {
@@ -111,7 +118,14 @@ pub async fn run(args: ServeArgs) -> Result<()> {
     )?;
     let ingress_task = tokio::spawn(serve_until(
         ingress_listener,
-        ingress_placeholder(),
+        data_plane.router(),
+        shutdown.clone(),
+    ));
+    let plan_task = tokio::spawn(crate::plan::run(
+        store.clone(),
+        registry.clone(),
+        data_plane.clone(),
+        requeue,
         shutdown.clone(),
     ));
     let controller_task = tokio::spawn(controller.run(shutdown.clone()));
@@ -139,6 +153,8 @@ pub async fn run(args: ServeArgs) -> Result<()> {
         }
     }
     let _ = controller_task.await;
+    let _ = plan_task.await;
+    data_plane.close().await;
     Ok(())
 }
 
@@ -157,18 +173,29 @@ where
         .await
 }
 
-/// The event ingress until the broker data plane lands: it answers health checks and refuses
-/// events with 503 rather than accepting what it cannot deliver.
-fn ingress_placeholder() -> axum::Router {
-    use axum::http::StatusCode;
-    axum::Router::new()
-        .route("/healthz", axum::routing::get(|| async { "ok" }))
-        .fallback(|| async {
-            (
-                StatusCode::SERVICE_UNAVAILABLE,
-                "Herald's broker data plane is not available in this build\n",
-            )
-        })
+/// Reports what the data plane applied as the controller's readiness.
+fn readiness(dp: herald_dataplane::DataPlane) -> herald_controller::DataPlaneStatus {
+    use herald_controller::{DataPlaneKind, DataPlaneReadiness};
+    Arc::new(move |kind, ns, name| match kind {
+        DataPlaneKind::Broker if dp.broker_ready(ns, name) => DataPlaneReadiness::Ready,
+        DataPlaneKind::Broker => DataPlaneReadiness::Pending {
+            reason: "DataPlanePending".into(),
+            message: "the broker's log is not open yet".into(),
+        },
+        DataPlaneKind::Trigger => match dp.trigger_status(ns, name) {
+            Some(herald_dataplane::Applied::Ready { generation }) => {
+                DataPlaneReadiness::Applied { generation }
+            }
+            Some(herald_dataplane::Applied::Failed { reason, message }) => {
+                DataPlaneReadiness::Failed { reason, message }
+            }
+            None => DataPlaneReadiness::Pending {
+                reason: "DataPlanePending".into(),
+                message: "the trigger's dispatcher is not running yet".into(),
+            },
+        },
+        other => DataPlaneReadiness::unavailable(other),
+    })
 }
 
 async fn wait_for_signal() {

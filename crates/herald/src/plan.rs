@@ -1,0 +1,264 @@
+//! Builds the data plane's [`Plan`] from Brokers and Triggers in the store (pure: [`build`]),
+//! and keeps the data plane in step with the store (I/O: [`run`]). After each applied Plan the
+//! controller re-reconciles Brokers and Triggers so their readiness reflects it.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use herald_api::Registry;
+use herald_api::eventing::broker::{self, Broker};
+use herald_api::eventing::support::annotation;
+use herald_api::eventing::trigger::Trigger;
+use herald_api::meta::{BackoffPolicy as ApiBackoff, DeliveryFormat, DeliverySpec};
+use herald_api::validation::parse_iso8601_duration;
+use herald_dataplane::{
+    BackoffPolicy, BrokerKey, BrokerPlan, DataPlane, DeliveryPolicy, Format, Plan, Storage,
+    TriggerPlan,
+};
+use herald_filter::{Filter, SubscriptionsApiFilter};
+use herald_store::Store;
+use serde_json::Value;
+use tokio_util::sync::CancellationToken;
+
+/// Trigger annotation choosing ordered delivery (`ordered`) or the default `unordered`.
+pub const DELIVERY_ORDER_ANNOTATION: &str = "herald.dev/delivery.order";
+/// Knative Kafka broker's equivalent, honoured too so Kafka manifests keep their meaning.
+pub const KAFKA_DELIVERY_ORDER_ANNOTATION: &str = "kafka.eventing.knative.dev/delivery.order";
+/// Trigger annotation bounding deliveries in flight (unordered triggers).
+pub const CONCURRENCY_ANNOTATION: &str = "herald.dev/delivery.concurrency";
+
+/// Key of the ConfigMap entry naming a broker's channel (Knative's `config-br-default-channel`).
+const CHANNEL_TEMPLATE_KEY: &str = "channel-template-spec";
+
+/// What `build` needs besides Brokers and Triggers.
+pub struct Inputs<'a> {
+    pub brokers: &'a [Value],
+    pub triggers: &'a [Value],
+    /// ConfigMaps by (namespace, name), for `spec.config`.
+    pub config_map: &'a dyn Fn(&str, &str) -> Option<Value>,
+    /// Deliveries in flight per unordered Trigger, unless annotated.
+    pub default_concurrency: usize,
+}
+
+/// The Plan for the current objects.
+pub fn build(inputs: &Inputs<'_>) -> Plan {
+    let mut plan = Plan::default();
+    let mut broker_delivery = BTreeMap::new();
+    for raw in inputs.brokers {
+        let Ok(b) = herald_api::registry::decode::<Broker>(raw) else {
+            continue;
+        };
+        if b.metadata.deletion_timestamp.is_some() {
+            continue;
+        }
+        let Some(uid) = b.metadata.uid.clone() else {
+            continue;
+        };
+        let key = BrokerKey::new(b.namespace(), b.name());
+        broker_delivery.insert(key.clone(), b.spec.delivery.clone());
+        plan.brokers.insert(
+            key,
+            BrokerPlan {
+                uid,
+                storage: storage_of(&b, inputs.config_map),
+                triggers: BTreeMap::new(),
+                known_trigger_uids: BTreeSet::new(),
+                failed_triggers: BTreeMap::new(),
+            },
+        );
+    }
+    for raw in inputs.triggers {
+        let Ok(t) = herald_api::registry::decode::<Trigger>(raw) else {
+            continue;
+        };
+        let (bns, bname) = herald_controller::reconcilers::trigger::broker_of(&t);
+        let key = BrokerKey::new(bns, bname);
+        let Some(bp) = plan.brokers.get_mut(&key) else {
+            continue;
+        };
+        let Some(uid) = t.metadata.uid.clone() else {
+            continue;
+        };
+        bp.known_trigger_uids.insert(uid.clone());
+        if t.metadata.deletion_timestamp.is_some() {
+            continue;
+        }
+        let status = t.status.clone().unwrap_or_default();
+        let Some(subscriber) = status.subscriber_uri.clone().filter(|s| !s.is_empty()) else {
+            continue;
+        };
+        let filters: Vec<SubscriptionsApiFilter> =
+            match serde_json::to_value(&t.spec.filters).and_then(serde_json::from_value) {
+                Ok(f) => f,
+                Err(_) => Vec::new(),
+            };
+        let filter =
+            match Filter::for_trigger(t.spec.filter.as_ref().map(|f| &f.attributes), &filters) {
+                Ok(f) => f,
+                Err(e) => {
+                    bp.failed_triggers.insert(
+                        t.name().to_string(),
+                        ("FilterNotSupported".to_string(), e.to_string()),
+                    );
+                    continue;
+                }
+            };
+        let spec = t
+            .spec
+            .delivery
+            .as_ref()
+            .or(broker_delivery.get(&key).and_then(Option::as_ref));
+        let delivery = delivery_policy(spec, status.delivery.dead_letter_sink_uri.clone());
+        let order = annotation(&t.metadata, DELIVERY_ORDER_ANNOTATION)
+            .or_else(|| annotation(&t.metadata, KAFKA_DELIVERY_ORDER_ANNOTATION));
+        let concurrency = annotation(&t.metadata, CONCURRENCY_ANNOTATION)
+            .and_then(|v| v.parse::<usize>().ok())
+            .filter(|n| *n > 0)
+            .unwrap_or(inputs.default_concurrency);
+        bp.triggers.insert(
+            t.name().to_string(),
+            Arc::new(TriggerPlan {
+                namespace: t.namespace().to_string(),
+                name: t.name().to_string(),
+                uid,
+                generation: t.metadata.generation.unwrap_or(0),
+                subscriber,
+                delivery,
+                filter: Arc::new(filter),
+                ordered: order == Some("ordered"),
+                concurrency,
+            }),
+        );
+    }
+    plan
+}
+
+/// Durable unless the Broker's channel is an InMemoryChannel: from the v1alpha1
+/// `channelTemplateSpec`, a `spec.config` naming an InMemoryChannel, or a `spec.config` ConfigMap
+/// whose `channel-template-spec` names one (Knative's `config-br-default-channel` shape).
+fn storage_of(b: &Broker, config_map: &dyn Fn(&str, &str) -> Option<Value>) -> Storage {
+    let memory = |kind: &str| kind == "InMemoryChannel";
+    if let Some(t) = broker::channel_template(b) {
+        return if memory(&t.kind) {
+            Storage::Memory
+        } else {
+            Storage::Durable
+        };
+    }
+    let Some(cfg) = &b.spec.config else {
+        return Storage::Durable;
+    };
+    if memory(&cfg.kind) {
+        return Storage::Memory;
+    }
+    if cfg.kind == "ConfigMap" {
+        let ns = cfg.namespace.as_deref().unwrap_or(b.namespace());
+        let template = config_map(ns, &cfg.name).and_then(|cm| {
+            let text = cm
+                .pointer(&format!("/data/{CHANNEL_TEMPLATE_KEY}"))?
+                .as_str()?
+                .to_string();
+            serde_saphyr::from_str::<Value>(&text).ok()
+        });
+        if let Some(t) = template
+            && t.get("kind").and_then(Value::as_str).is_some_and(memory)
+        {
+            return Storage::Memory;
+        }
+    }
+    Storage::Durable
+}
+
+/// A `DeliverySpec` (already validated at admission) as the data plane's policy.
+pub fn delivery_policy(
+    spec: Option<&DeliverySpec>,
+    dead_letter_sink: Option<String>,
+) -> DeliveryPolicy {
+    let dur = |s: &Option<String>| s.as_deref().and_then(|s| parse_iso8601_duration(s).ok());
+    let Some(d) = spec else {
+        return DeliveryPolicy {
+            dead_letter_sink,
+            ..DeliveryPolicy::default()
+        };
+    };
+    DeliveryPolicy {
+        retry: d.retry.unwrap_or(0).max(0) as u32,
+        backoff_policy: match d.backoff_policy {
+            Some(ApiBackoff::Linear) => BackoffPolicy::Linear,
+            _ => BackoffPolicy::Exponential,
+        },
+        backoff_delay: dur(&d.backoff_delay),
+        timeout: dur(&d.timeout).filter(|t| !t.is_zero()),
+        retry_after_max: dur(&d.retry_after_max),
+        dead_letter_sink,
+        format: d.format.map(|f| match f {
+            DeliveryFormat::Json => Format::Json,
+            DeliveryFormat::Binary => Format::Binary,
+        }),
+    }
+}
+
+/// Keeps the data plane in step with the store until `shutdown`.
+pub async fn run(
+    store: Store,
+    registry: Arc<Registry>,
+    data_plane: DataPlane,
+    requeue: herald_controller::Requeue,
+    shutdown: CancellationToken,
+) {
+    let key = |kind: &str| {
+        registry
+            .lookup_group_kind(broker::GROUP, kind)
+            .map(|r| r.key())
+            .unwrap_or_default()
+    };
+    let (brokers_key, triggers_key) = (key("Broker"), key("Trigger"));
+    let cm_key = registry
+        .lookup_group_kind("", "ConfigMap")
+        .map(|r| r.key())
+        .unwrap_or_default();
+    let relevant = [brokers_key.clone(), triggers_key.clone(), cm_key.clone()];
+    loop {
+        let since = store.current_rv();
+        let plan = {
+            let list = |k: &str| store.list(k, None).map(|(v, _)| v).unwrap_or_default();
+            let (brokers, triggers) = (list(&brokers_key), list(&triggers_key));
+            let config_map = |ns: &str, name: &str| store.get(&cm_key, ns, name).ok().flatten();
+            build(&Inputs {
+                brokers: &brokers,
+                triggers: &triggers,
+                config_map: &config_map,
+                default_concurrency: data_plane.config().trigger_concurrency,
+            })
+        };
+        data_plane.apply(&plan).await;
+        requeue.kind(broker::GROUP, "Broker");
+        requeue.kind(broker::GROUP, "Trigger");
+        // Wait for the next relevant change, then let a burst settle before rebuilding.
+        let mut watch = match store.watch(None, None, Some(since)) {
+            Ok(w) => w,
+            Err(e) => {
+                tracing::warn!("data plane: cannot watch the store: {e}; retrying");
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_millis(500)) => continue,
+                    _ = shutdown.cancelled() => return,
+                }
+            }
+        };
+        loop {
+            tokio::select! {
+                ev = watch.next() => match ev {
+                    Some(ev) if relevant.contains(&ev.resource) => break,
+                    Some(_) => continue,
+                    None => break,
+                },
+                _ = shutdown.cancelled() => return,
+            }
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_millis(5)) => {}
+            _ = shutdown.cancelled() => return,
+        }
+    }
+}
