@@ -147,7 +147,7 @@ async fn run(
             let envelope = match Envelope::decode(&record.payload) {
                 Ok(e) => e,
                 Err(e) => {
-                    inc(&shared.metrics.corrupt);
+                    inc(&shared.metrics.undecodable);
                     tracing::error!(broker = %broker.key, offset = record.offset, "skipping an undecodable log record: {e}");
                     set_next_read(&progress, next);
                     continue;

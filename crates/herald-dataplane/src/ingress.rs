@@ -134,20 +134,63 @@ fn options() -> Response {
 }
 
 fn metrics(dp: &DataPlane) -> Response {
-    let brokers = dp
+    use std::fmt::Write;
+    let brokers: Vec<_> = dp
         .shared
         .brokers
         .read()
-        .map(|b| b.len() as u64)
-        .unwrap_or(0);
+        .map(|b| b.values().cloned().collect())
+        .unwrap_or_default();
+    let mut out = dp.shared.metrics.render(&[(
+        "herald_brokers",
+        "Brokers with a running data plane.",
+        brokers.len() as u64,
+    )]);
+    let gauges: [(&str, &str, fn(&herald_log::LogStats) -> u64); 6] = [
+        (
+            "herald_log_corrupt_records",
+            "Records lost to corruption (detected by checksum).",
+            |s| s.corrupt_records,
+        ),
+        (
+            "herald_log_truncated_bytes",
+            "Bytes of torn tails truncated at recovery.",
+            |s| s.truncated_bytes,
+        ),
+        (
+            "herald_log_fsyncs",
+            "Group commits (one fdatasync each).",
+            |s| s.fsyncs,
+        ),
+        (
+            "herald_log_appended",
+            "Records appended since the log was opened.",
+            |s| s.appended,
+        ),
+        ("herald_log_segments", "Segment files.", |s| s.segments),
+        (
+            "herald_log_backlog",
+            "Records between the oldest retained and the head.",
+            |s| s.head - s.first.min(s.head),
+        ),
+    ];
+    let stats: Vec<_> = brokers.iter().map(|b| (b, b.log.stats())).collect();
+    for (name, help, f) in gauges {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge");
+        for (b, st) in &stats {
+            let _ = writeln!(
+                out,
+                "{name}{{namespace=\"{}\",broker=\"{}\"}} {}",
+                b.key.namespace,
+                b.key.name,
+                f(st)
+            );
+        }
+    }
     (
         StatusCode::OK,
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        dp.shared.metrics.render(&[(
-            "herald_brokers",
-            "Brokers with a running data plane.",
-            brokers,
-        )]),
+        out,
     )
         .into_response()
 }
