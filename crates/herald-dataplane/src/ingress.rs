@@ -133,6 +133,9 @@ fn options() -> Response {
         .into_response()
 }
 
+/// A per-broker gauge read from the log's stats: name, help, reader.
+type Gauge = (&'static str, &'static str, fn(&herald_log::LogStats) -> u64);
+
 fn metrics(dp: &DataPlane) -> Response {
     use std::fmt::Write;
     let brokers: Vec<_> = dp
@@ -146,7 +149,7 @@ fn metrics(dp: &DataPlane) -> Response {
         "Brokers with a running data plane.",
         brokers.len() as u64,
     )]);
-    let gauges: [(&str, &str, fn(&herald_log::LogStats) -> u64); 6] = [
+    let gauges: [Gauge; 6] = [
         (
             "herald_log_corrupt_records",
             "Records lost to corruption (detected by checksum).",

@@ -88,11 +88,10 @@ pub fn build(inputs: &Inputs<'_>) -> Plan {
         let Some(subscriber) = status.subscriber_uri.clone().filter(|s| !s.is_empty()) else {
             continue;
         };
-        let filters: Vec<SubscriptionsApiFilter> =
-            match serde_json::to_value(&t.spec.filters).and_then(serde_json::from_value) {
-                Ok(f) => f,
-                Err(_) => Vec::new(),
-            };
+        // Same JSON shape in both crates; the API type was validated at admission.
+        let filters: Vec<SubscriptionsApiFilter> = serde_json::to_value(&t.spec.filters)
+            .and_then(serde_json::from_value)
+            .unwrap_or_default();
         let filter =
             match Filter::for_trigger(t.spec.filter.as_ref().map(|f| &f.attributes), &filters) {
                 Ok(f) => f,
@@ -260,5 +259,157 @@ pub async fn run(
             _ = tokio::time::sleep(Duration::from_millis(5)) => {}
             _ = shutdown.cancelled() => return,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use serde_json::json;
+
+    fn broker(name: &str, extra: Value) -> Value {
+        let mut b = json!({"apiVersion": "eventing.knative.dev/v1", "kind": "Broker",
+            "metadata": {"name": name, "namespace": "default", "uid": format!("uid-{name}")},
+            "spec": {}});
+        json_merge(&mut b, extra);
+        b
+    }
+
+    fn trigger(name: &str, broker: &str, extra: Value) -> Value {
+        let mut t = json!({"apiVersion": "eventing.knative.dev/v1", "kind": "Trigger",
+            "metadata": {"name": name, "namespace": "default", "uid": format!("uid-{name}"), "generation": 3},
+            "spec": {"broker": broker, "subscriber": {"uri": "http://sub/"}},
+            "status": {"subscriberUri": "http://sub/"}});
+        json_merge(&mut t, extra);
+        t
+    }
+
+    fn json_merge(a: &mut Value, b: Value) {
+        match (a, b) {
+            (Value::Object(a), Value::Object(b)) => {
+                for (k, v) in b {
+                    json_merge(a.entry(k).or_insert(Value::Null), v);
+                }
+            }
+            (a, b) => *a = b,
+        }
+    }
+
+    fn plan(brokers: &[Value], triggers: &[Value], cms: &[Value]) -> Plan {
+        let cms = cms.to_vec();
+        let lookup = move |ns: &str, name: &str| {
+            cms.iter()
+                .find(|c| c["metadata"]["namespace"] == ns && c["metadata"]["name"] == name)
+                .cloned()
+        };
+        build(&Inputs {
+            brokers,
+            triggers,
+            config_map: &lookup,
+            default_concurrency: 7,
+        })
+    }
+
+    #[test]
+    fn storage_follows_the_channel() {
+        let imc_template = json!({"metadata": {"annotations": {
+            "herald.dev/channel-template-spec": "{\"apiVersion\":\"messaging.knative.dev/v1alpha1\",\"kind\":\"InMemoryChannel\"}"}}});
+        let cm = json!({"apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": "imc", "namespace": "knative-eventing"},
+            "data": {"channel-template-spec": "apiVersion: messaging.knative.dev/v1\nkind: InMemoryChannel\n"}});
+        let cases = [
+            (broker("plain", json!({})), Storage::Durable),
+            (broker("seeds", imc_template), Storage::Memory),
+            (
+                broker(
+                    "direct",
+                    json!({"spec": {"config": {"apiVersion": "messaging.knative.dev/v1", "kind": "InMemoryChannel", "name": "x"}}}),
+                ),
+                Storage::Memory,
+            ),
+            (
+                broker(
+                    "viacm",
+                    json!({"spec": {"config": {"apiVersion": "v1", "kind": "ConfigMap", "name": "imc", "namespace": "knative-eventing"}}}),
+                ),
+                Storage::Memory,
+            ),
+            (
+                broker(
+                    "missingcm",
+                    json!({"spec": {"config": {"apiVersion": "v1", "kind": "ConfigMap", "name": "nope"}}}),
+                ),
+                Storage::Durable,
+            ),
+        ];
+        for (b, want) in cases {
+            let name = b["metadata"]["name"].as_str().unwrap().to_string();
+            let p = plan(&[b], &[], std::slice::from_ref(&cm));
+            assert_eq!(
+                p.brokers[&BrokerKey::new("default", &name)].storage,
+                want,
+                "{name}"
+            );
+        }
+    }
+
+    #[test]
+    fn trigger_delivery_replaces_the_brokers() {
+        let b = broker(
+            "b",
+            json!({"spec": {"delivery": {"retry": 5, "backoffPolicy": "linear", "backoffDelay": "PT1S"}}}),
+        );
+        let own = trigger(
+            "own",
+            "b",
+            json!({"spec": {"delivery": {"retry": 1, "timeout": "PT2S", "format": "json"}},
+            "status": {"deadLetterSinkUri": "http://dls/"}}),
+        );
+        let inherit = trigger("inherit", "b", json!({}));
+        let p = plan(&[b], &[own, inherit], &[]);
+        let bp = &p.brokers[&BrokerKey::new("default", "b")];
+        let own = &bp.triggers["own"].delivery;
+        assert_eq!(own.retry, 1);
+        assert_eq!(
+            own.backoff_delay, None,
+            "nothing inherited from the broker (DP-44)"
+        );
+        assert_eq!(own.timeout, Some(Duration::from_secs(2)));
+        assert_eq!(own.format, Some(Format::Json));
+        assert_eq!(own.dead_letter_sink.as_deref(), Some("http://dls/"));
+        let inherit = &bp.triggers["inherit"].delivery;
+        assert_eq!(inherit.retry, 5);
+        assert_eq!(inherit.backoff_policy, BackoffPolicy::Linear);
+        assert_eq!(inherit.backoff_delay, Some(Duration::from_secs(1)));
+    }
+
+    #[test]
+    fn triggers_that_cannot_run() {
+        let b = broker("b", json!({}));
+        let unresolved = trigger("unresolved", "b", json!({"status": {"subscriberUri": ""}}));
+        let cesql = trigger(
+            "cesql",
+            "b",
+            json!({"spec": {"filters": [{"cesql": "type = 'a'"}]}}),
+        );
+        let orphan = trigger("orphan", "missing", json!({}));
+        let ordered = trigger(
+            "ordered",
+            "b",
+            json!({"metadata": {"annotations": {
+            "herald.dev/delivery.order": "ordered", "herald.dev/delivery.concurrency": "3"}}}),
+        );
+        let p = plan(&[b], &[unresolved, cesql, orphan, ordered], &[]);
+        let bp = &p.brokers[&BrokerKey::new("default", "b")];
+        assert_eq!(bp.triggers.keys().collect::<Vec<_>>(), ["ordered"]);
+        assert!(bp.triggers["ordered"].ordered);
+        assert_eq!(bp.triggers["ordered"].concurrency, 3);
+        assert_eq!(bp.triggers["ordered"].generation, 3);
+        assert_eq!(bp.failed_triggers["cesql"].0, "FilterNotSupported");
+        // Cursors of existing but idle triggers are kept; the orphan belongs to no broker here.
+        assert!(bp.known_trigger_uids.contains("uid-unresolved"));
+        assert!(bp.known_trigger_uids.contains("uid-cesql"));
+        assert!(!bp.known_trigger_uids.contains("uid-orphan"));
     }
 }
