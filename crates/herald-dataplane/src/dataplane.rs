@@ -39,6 +39,9 @@ impl DataPlane {
             .map_err(|e| DataPlaneError::Client(e.to_string()))?;
         Ok(DataPlane {
             shared: Arc::new(Shared {
+                ingress_permits: Arc::new(tokio::sync::Semaphore::new(
+                    config.max_inflight_requests.max(1),
+                )),
                 config,
                 client,
                 brokers: RwLock::new(HashMap::new()),

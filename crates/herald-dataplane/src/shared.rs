@@ -25,6 +25,9 @@ pub struct DataPlaneConfig {
     pub default_ttl: i64,
     /// Deliveries in flight per unordered Trigger.
     pub trigger_concurrency: usize,
+    /// Ingress requests handled at once; more are shed with 429 so memory stays bounded
+    /// (at most this many request bodies of `max_request_bytes` are buffered).
+    pub max_inflight_requests: usize,
     /// Disable fsync (benchmarks only: breaks the durability promise).
     pub fsync: bool,
     pub memory_log: MemoryLogLimits,
@@ -46,6 +49,7 @@ impl DataPlaneConfig {
             max_request_bytes: 4 * 1024 * 1024,
             default_ttl: DEFAULT_TTL,
             trigger_concurrency: 32,
+            max_inflight_requests: 1024,
             fsync: true,
             memory_log: MemoryLogLimits {
                 max_records: memory.max_records,
@@ -80,6 +84,8 @@ pub struct Shared {
     pub triggers: RwLock<HashMap<(String, String), Applied>>,
     pub metrics: Metrics,
     pub shutdown: CancellationToken,
+    /// Bounds concurrent ingress requests (`max_inflight_requests`).
+    pub ingress_permits: Arc<tokio::sync::Semaphore>,
 }
 
 impl Shared {

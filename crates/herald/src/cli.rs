@@ -134,6 +134,9 @@ pub struct ServeArgs {
     /// overrides it per Trigger).
     #[arg(long, env = "HERALD_TRIGGER_CONCURRENCY", default_value_t = 32)]
     pub trigger_concurrency: usize,
+    /// Ingress requests handled at once; more are answered 429 (bounds memory under overload).
+    #[arg(long, env = "HERALD_MAX_INFLIGHT_REQUESTS", default_value_t = 1024)]
+    pub max_inflight_requests: usize,
     /// Skip fsync in broker logs. Benchmarks only: a 202 then no longer survives a crash.
     #[arg(long, hide = true)]
     pub unsafe_no_fsync: bool,

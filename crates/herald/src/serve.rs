@@ -75,6 +75,7 @@ pub async fn run(args: ServeArgs) -> Result<()> {
     dp_config.max_request_bytes = args.max_request_bytes.max(1024);
     dp_config.trigger_concurrency = args.trigger_concurrency.max(1);
     dp_config.fsync = !args.unsafe_no_fsync;
+    dp_config.max_inflight_requests = args.max_inflight_requests.max(1);
     let data_plane = herald_dataplane::DataPlane::new(dp_config, shutdown.clone())?;
     let controller = herald_controller::Controller::new(
         store.clone(),
