@@ -63,15 +63,14 @@ impl Progress {
 }
 
 fn commit(broker: &BrokerRuntime, uid: &str, progress: &Mutex<Progress>) {
-    let point = {
-        let Ok(mut p) = progress.lock() else { return };
-        let point = p.commit_point();
-        if point == p.committed {
-            return;
-        }
-        p.committed = point;
-        point
-    };
+    let Ok(mut p) = progress.lock() else { return };
+    let point = p.commit_point();
+    if point <= p.committed {
+        return;
+    }
+    p.committed = point;
+    // Under the lock, so concurrent completions store the cursor in increasing order. Cheap:
+    // the log keeps cursors in memory and persists them in the background.
     if let Err(e) = broker.log.set_cursor(uid, point) {
         tracing::warn!(broker = %broker.key, trigger = uid, "cannot store the cursor: {e}");
     }
