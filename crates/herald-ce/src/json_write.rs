@@ -75,9 +75,11 @@ fn write_data(sv: SpecVersion, ct: Option<&str>, data: &Data, out: &mut Vec<u8>)
     let bytes = data.as_bytes();
     let text = std::str::from_utf8(bytes).ok();
     match text {
-        Some(t) if json_ct && is_exact_json(t) => {
+        // JSON around which a producer left whitespace (a trailing newline) is still JSON:
+        // embed the value; the outer whitespace cannot survive structured mode.
+        Some(t) if json_ct && is_exact_json(t.trim_matches(JSON_WS)) => {
             key(out, "data");
-            out.extend_from_slice(bytes);
+            out.extend_from_slice(t.trim_matches(JSON_WS).as_bytes());
         }
         Some(t) if media::is_text(ct) => member(out, "data", t),
         _ => {
@@ -92,6 +94,9 @@ fn write_data(sv: SpecVersion, ct: Option<&str>, data: &Data, out: &mut Vec<u8>)
         }
     }
 }
+
+/// JSON's insignificant whitespace (RFC 8259 §2).
+const JSON_WS: &[char] = &[' ', '\t', '\n', '\r'];
 
 /// True if `s` is one JSON value with no surrounding whitespace, so reading it back as raw
 /// `data` reproduces it byte for byte.

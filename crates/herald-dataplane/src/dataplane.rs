@@ -33,7 +33,9 @@ impl DataPlane {
         config: DataPlaneConfig,
         shutdown: CancellationToken,
     ) -> Result<Self, DataPlaneError> {
+        // 3xx is a failed delivery in Knative's table (DP-37), not something to follow.
         let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
             .pool_max_idle_per_host(64)
             .build()
             .map_err(|e| DataPlaneError::Client(e.to_string()))?;

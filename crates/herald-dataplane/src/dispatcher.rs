@@ -262,7 +262,7 @@ async fn deliver(shared: &Shared, broker: &BrokerRuntime, plan: &TriggerPlan, en
             .and_then(|v| v.to_str().ok())
             .and_then(|v| delivery::parse_retry_after(v, jiff::Timestamp::now()));
         match delivery::classify(resp.status) {
-            Verdict::Success => match handle_reply(shared, broker, &resp, ttl).await {
+            Verdict::Success => match handle_reply(shared, broker, &plan.subscriber, &resp, ttl).await {
                 Ok(()) => {
                     inc(&shared.metrics.delivered);
                     return;
@@ -295,25 +295,27 @@ async fn deliver(shared: &Shared, broker: &BrokerRuntime, plan: &TriggerPlan, en
 async fn handle_reply(
     shared: &Shared,
     broker: &BrokerRuntime,
+    subscriber: &str,
     resp: &Response,
     ttl: Option<i64>,
 ) -> Result<(), Failure> {
     if resp.status != 200 || (resp.body.is_empty() && !herald_ce::is_cloudevent(&resp.headers)) {
         return Ok(());
     }
-    let malformed = |msg: String| Failure {
-        status: Some(502),
-        body: bytes::Bytes::from(msg),
-        dest: broker.address.clone(),
+    // A malformed reply is the subscriber's failure (DP-51): dead-lettered with the
+    // subscriber's URL and its response body, like any other failed delivery.
+    let malformed = |msg: String| {
+        tracing::debug!(broker = %broker.key, "delivery to {subscriber} failed: {msg}");
+        Failure {
+            status: Some(502),
+            body: resp.body.clone(),
+            dest: subscriber.to_string(),
+        }
     };
     let mut events = match herald_ce::decode_http(&resp.headers, resp.body.clone()) {
         Ok((_, events)) if events.len() == 1 => events,
         Ok(_) => return Err(malformed("a reply must be exactly one CloudEvent".into())),
-        Err(e) => {
-            return Err(malformed(format!(
-                "the reply is not a valid CloudEvent: {e}"
-            )));
-        }
+        Err(e) => return Err(malformed(format!("the reply is not a valid CloudEvent: {e}"))),
     };
     // The reply continues the original's hop count (DP-52); the publish path decrements it.
     for e in &mut events {

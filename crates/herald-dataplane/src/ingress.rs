@@ -199,11 +199,16 @@ fn metrics(dp: &DataPlane) -> Response {
 }
 
 async fn read_body(body: Body, headers: &HeaderMap, limit: usize) -> Result<Bytes, Response> {
+    // The rest of the body is not read, so the connection cannot be reused: say so, or a
+    // keep-alive client sends its next request into a closed connection.
     let too_large = || {
-        text(
+        let mut r = text(
             StatusCode::PAYLOAD_TOO_LARGE,
             format!("request body exceeds the limit of {limit} bytes"),
-        )
+        );
+        r.headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+        r
     };
     let declared = headers
         .get(header::CONTENT_LENGTH)
