@@ -3,6 +3,7 @@
 
 #![allow(dead_code)]
 
+pub mod broker;
 pub mod sink;
 
 use std::io::{BufRead, BufReader};
