@@ -26,6 +26,8 @@ pub enum Compiled {
     All(Vec<Compiled>),
     Any(Vec<Compiled>),
     Not(Box<Compiled>),
+    /// CESQL: passes only on a Boolean true without error (spec §1.2).
+    Cesql(std::sync::Arc<herald_cesql::Expression>),
 }
 
 impl Compiled {
@@ -95,6 +97,7 @@ impl Compiled {
                     Verdict::NoFilter
                 }
             }
+            Compiled::Cesql(expr) => verdict(expr.matches(event)),
             Compiled::Not(inner) => match inner.eval(event) {
                 Verdict::Pass => Verdict::Fail,
                 Verdict::Fail => Verdict::Pass,
@@ -116,12 +119,15 @@ fn pairs(map: &std::collections::BTreeMap<String, String>) -> Option<Vec<(String
 /// Compiles one filter object. Admission already rejects objects with several dialects; if one
 /// slips through, every dialect present must pass (the strictest reading).
 pub fn compile(f: &SubscriptionsApiFilter, path: &str) -> Result<Compiled, FilterError> {
-    if f.cesql.as_deref().is_some_and(|s| !s.is_empty()) {
-        return Err(FilterError::CesqlUnsupported {
-            path: path.to_string(),
-        });
-    }
     let mut parts = Vec::new();
+    // An empty expression is a filter that cannot be built: skipped, like an empty `exact`.
+    if let Some(sql) = f.cesql.as_deref().filter(|s| !s.trim().is_empty()) {
+        let expr = herald_cesql::Expression::parse(sql).map_err(|e| FilterError::Cesql {
+            path: path.to_string(),
+            message: e.to_string(),
+        })?;
+        parts.push(Compiled::Cesql(std::sync::Arc::new(expr)));
+    }
     if !f.exact.is_empty() {
         parts.push(pairs(&f.exact).map_or(Compiled::NoFilter, Compiled::Exact));
     }

@@ -2,7 +2,7 @@
 //!
 //! Two front ends, as in Knative: the legacy `spec.filter.attributes` exact match
 //! ([`Filter::attributes`]) and the CloudEvents Subscriptions API dialects of `spec.filters`
-//! (exact, prefix, suffix, all, any, not; cesql plugs in later) ([`Filter::subscriptions_api`]).
+//! (exact, prefix, suffix, all, any, not, cesql) ([`Filter::subscriptions_api`]).
 //! When `spec.filters` is non-empty it wins and `spec.filter` is ignored ([`Filter::for_trigger`]).
 //!
 //! Evaluation is three-valued like Knative's `eventfilter` package: a filter that could not be
@@ -43,9 +43,10 @@ pub struct SubscriptionsApiFilter {
 /// Why a Trigger's filter cannot be applied.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum FilterError {
-    /// CESQL filters need the CESQL engine, which is not in this build yet.
-    #[error("cesql filters are not supported yet (filters{path}.cesql)")]
-    CesqlUnsupported { path: String },
+    /// A CESQL expression that does not parse (admission rejects these; kept for stored
+    /// objects from older versions).
+    #[error("filters{path}.cesql: {message}")]
+    Cesql { path: String, message: String },
 }
 
 /// A compiled Trigger filter.

@@ -146,15 +146,34 @@ fn filters_override_filter_attributes() {
 }
 
 #[test]
-fn cesql_is_reported_with_its_path() {
+fn cesql_filters() {
+    let ev = event();
+    let cases = [
+        (json!([{"cesql": "type = 'dev.knative.example.created'"}]), true),
+        (json!([{"cesql": "type LIKE 'dev.%' AND myext = 'hello'"}]), true),
+        (json!([{"cesql": "count > 4 AND EXISTS myext"}]), true),
+        (json!([{"cesql": "count > 5"}]), false),
+        // Non-boolean results and errors do not pass (spec 1.2).
+        (json!([{"cesql": "count + 1"}]), false),
+        (json!([{"cesql": "missing = 'x'"}]), false),
+        (json!([{"cesql": "NOT (missing = 'x')"}]), false),
+        (json!([{"not": {"cesql": "source = '/other'"}}]), true),
+        (json!([{"any": [{"cesql": "1 / 0 = 0"}, {"exact": {"myext": "hello"}}]}]), true),
+        (json!([{"prefix": {"type": "dev."}}, {"cesql": "subject = 'x'"}]), false),
+    ];
+    for (spec, want) in cases {
+        let f = Filter::subscriptions_api(&filters(spec.clone())).unwrap();
+        assert_eq!(f.matches(&ev), want, "{spec}");
+    }
+}
+
+#[test]
+fn invalid_cesql_is_reported_with_its_path() {
     let err = Filter::subscriptions_api(&filters(
-        json!([{"exact": {"type": "a"}}, {"all": [{"cesql": "type = 'a'"}]}]),
+        json!([{"exact": {"type": "a"}}, {"all": [{"cesql": "type = "}]}]),
     ))
     .unwrap_err();
-    assert_eq!(
-        err,
-        FilterError::CesqlUnsupported {
-            path: "[1].all[0]".into()
-        }
-    );
+    let FilterError::Cesql { path, message } = err;
+    assert_eq!(path, "[1].all[0]");
+    assert!(message.contains("column"), "{message}");
 }

@@ -98,7 +98,7 @@ pub fn build(inputs: &Inputs<'_>) -> Plan {
                 Err(e) => {
                     bp.failed_triggers.insert(
                         t.name().to_string(),
-                        ("FilterNotSupported".to_string(), e.to_string()),
+                        ("FilterInvalid".to_string(), e.to_string()),
                     );
                     continue;
                 }
@@ -388,10 +388,11 @@ mod tests {
     fn triggers_that_cannot_run() {
         let b = broker("b", json!({}));
         let unresolved = trigger("unresolved", "b", json!({"status": {"subscriberUri": ""}}));
+        // Admission rejects unparsable CESQL; an object stored before that still cannot run.
         let cesql = trigger(
             "cesql",
             "b",
-            json!({"spec": {"filters": [{"cesql": "type = 'a'"}]}}),
+            json!({"spec": {"filters": [{"cesql": "type = "}]}}),
         );
         let orphan = trigger("orphan", "missing", json!({}));
         let ordered = trigger(
@@ -406,7 +407,7 @@ mod tests {
         assert!(bp.triggers["ordered"].ordered);
         assert_eq!(bp.triggers["ordered"].concurrency, 3);
         assert_eq!(bp.triggers["ordered"].generation, 3);
-        assert_eq!(bp.failed_triggers["cesql"].0, "FilterNotSupported");
+        assert_eq!(bp.failed_triggers["cesql"].0, "FilterInvalid");
         // Cursors of existing but idle triggers are kept; the orphan belongs to no broker here.
         assert!(bp.known_trigger_uids.contains("uid-unresolved"));
         assert!(bp.known_trigger_uids.contains("uid-cesql"));

@@ -206,13 +206,19 @@ pub fn validate_filter(f: &SubscriptionsApiFilter) -> FieldErrors {
     if let Some(n) = &f.not {
         errs.extend_at("not", validate_filter(n));
     }
-    if let Some(sql) = &f.cesql
-        && sql.trim().is_empty()
-    {
-        errs.push(FieldError::invalid(
-            "cesql",
-            "CESQL expression must not be empty",
-        ));
+    if let Some(sql) = &f.cesql {
+        if sql.trim().is_empty() {
+            errs.push(FieldError::invalid(
+                "cesql",
+                "CESQL expression must not be empty",
+            ));
+        } else if let Err(e) = herald_cesql::Expression::parse(sql) {
+            // The message points into the expression: position plus a caret line.
+            errs.push(FieldError::invalid(
+                "cesql",
+                format!("invalid CESQL expression: {}", e.render(sql)),
+            ));
+        }
     }
     errs
 }
@@ -666,6 +672,10 @@ mod tests {
             (
                 json!({"broker": "b", "subscriber": sub, "filters": [{"cesql": "type = 'x'"}]}),
                 vec![],
+            ),
+            (
+                json!({"broker": "b", "subscriber": sub, "filters": [{"all": [{"cesql": "type = 'x' AND"}]}]}),
+                vec!["spec.filters[0].all[0].cesql"],
             ),
             (
                 json!({"broker": "b", "subscriber": sub, "delivery": {"retry": -1}}),
