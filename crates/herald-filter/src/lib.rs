@@ -11,6 +11,7 @@
 
 mod attribute;
 mod dialect;
+pub mod index;
 
 use std::collections::BTreeMap;
 
@@ -19,6 +20,7 @@ use serde::{Deserialize, Serialize};
 
 pub use attribute::lookup;
 pub use dialect::{Compiled, Verdict};
+pub use index::TriggerIndex;
 
 /// One filter of the Subscriptions API (`spec.filters[]`); field names as in Knative's JSON.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -52,7 +54,7 @@ pub enum FilterError {
 /// A compiled Trigger filter.
 #[derive(Debug, Clone)]
 pub struct Filter {
-    root: Compiled,
+    pub(crate) root: Compiled,
 }
 
 impl Filter {
