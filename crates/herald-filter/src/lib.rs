@@ -11,6 +11,7 @@
 
 mod attribute;
 mod dialect;
+pub mod explain;
 pub mod index;
 
 use std::collections::BTreeMap;
