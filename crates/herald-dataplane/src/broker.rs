@@ -46,6 +46,8 @@ pub struct BrokerRuntime {
     pub log: Arc<dyn ChannelLog>,
     /// Running dispatchers by Trigger name.
     pub dispatchers: Mutex<HashMap<String, DispatcherHandle>>,
+    /// Reads the log once and hands events to the matching Triggers.
+    pub router: Arc<crate::router::Router>,
     /// The Broker's address, the `knativeerrordest` of a failed reply.
     pub address: String,
 }

@@ -121,12 +121,14 @@ impl DataPlane {
                 max_bytes: shared.config.memory_log.max_bytes,
             }),
         };
+        let router = crate::router::Router::new(log.head(), shared.shutdown.child_token());
         let runtime = Arc::new(BrokerRuntime {
             key: key.clone(),
             uid: bp.uid.clone(),
             storage: bp.storage,
             log,
             dispatchers: Mutex::new(HashMap::new()),
+            router,
             address: format!(
                 "{}/{}/{}",
                 shared.config.ingress_base_url, key.namespace, key.name
@@ -135,6 +137,7 @@ impl DataPlane {
         if let Ok(mut brokers) = shared.brokers.write() {
             brokers.insert(key.clone(), runtime.clone());
         }
+        tokio::spawn(crate::router::run(shared.clone(), runtime.clone()));
         tracing::info!(broker = %key, storage = ?bp.storage, "broker ready");
         Some(runtime)
     }
@@ -177,7 +180,7 @@ impl DataPlane {
                 }
             }
             let restart = match dispatchers.get(name) {
-                Some(h) => !h.plan.borrow().same_identity(tp),
+                Some(h) => !h.plan().same_identity(tp),
                 None => true,
             };
             if restart {
@@ -186,7 +189,7 @@ impl DataPlane {
                     DispatcherHandle::start(self.shared.clone(), runtime.clone(), tp.clone()),
                 );
             } else if let Some(h) = dispatchers.get(name) {
-                h.plan.send_replace(tp.clone());
+                h.update(tp.clone());
             }
             applied.insert(
                 (tp.namespace.clone(), name.clone()),
@@ -195,6 +198,8 @@ impl DataPlane {
                 },
             );
         }
+        // One index rebuild per applied Plan, after every slot is in place.
+        runtime.router.rebuild_index();
         for (name, (reason, message)) in &bp.failed_triggers {
             applied.insert(
                 (runtime.key.namespace.clone(), name.clone()),
@@ -207,6 +212,7 @@ impl DataPlane {
     }
 
     async fn stop_broker(&self, b: &Arc<BrokerRuntime>, plan: &Plan) {
+        b.router.cancel.cancel();
         if let Ok(mut d) = b.dispatchers.lock() {
             d.clear();
         }
@@ -280,6 +286,7 @@ impl DataPlane {
             Err(_) => return,
         };
         for b in brokers {
+            b.router.cancel.cancel();
             if let Ok(mut d) = b.dispatchers.lock() {
                 d.clear();
             }

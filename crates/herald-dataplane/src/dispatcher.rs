@@ -1,8 +1,9 @@
-//! One dispatcher per Trigger: reads the broker's log from the Trigger's cursor, filters, and
-//! delivers with retries, replies and dead-lettering. The cursor advances only past events that
-//! are done (delivered, dead-lettered, dropped or filtered out), so a crash redelivers but never
-//! loses. At most `concurrency` deliveries are in flight (1 when ordered), so a slow subscriber
-//! leaves its backlog in the log, not in memory, and never slows other Triggers.
+//! One dispatcher per Trigger: takes the events the Broker's [router](crate::router) hands it
+//! (or, while lagging, reads the log itself from where the router stopped feeding it), and
+//! delivers them with retries, replies and dead-lettering. The cursor advances only past events
+//! that are done (delivered, dead-lettered, dropped or not matching), so a crash redelivers but
+//! never loses. At most `concurrency` deliveries are in flight (1 when ordered), so a slow
+//! subscriber leaves its backlog in the log, not in memory, and never slows other Triggers.
 
 use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
@@ -10,7 +11,7 @@ use std::time::Duration;
 
 use base64::Engine;
 use herald_ce::{AttrValue, Event};
-use tokio::sync::{Semaphore, watch};
+use tokio::sync::{Semaphore, mpsc};
 use tokio_util::sync::CancellationToken;
 
 use crate::admit::{TTL_EXTENSION, ttl_of};
@@ -19,39 +20,78 @@ use crate::delivery::{self, Format, Verdict};
 use crate::envelope::{Envelope, passthrough_headers};
 use crate::metrics::{add, inc};
 use crate::plan::TriggerPlan;
+use crate::router::{Item, Slot};
 use crate::sender::{self, Request, Response};
 use crate::shared::Shared;
 
-/// Records read from the log per batch.
+/// Records read from the log per batch while lagging.
 const READ_BATCH: usize = 256;
 const READ_BYTES: usize = 4 * 1024 * 1024;
 /// Bytes of an error response kept in `knativeerrordata` (before base64), per DESIGN.md.
 const ERROR_DATA_BYTES: usize = 1024;
+/// How often an idle Trigger moves its cursor up to the router's position (so retention can
+/// free segments of events it did not match).
+const IDLE_COMMIT: Duration = Duration::from_secs(1);
 
-/// A running dispatcher.
+/// A running dispatcher; dropping it stops the dispatcher and leaves the router.
 pub struct DispatcherHandle {
-    pub plan: watch::Sender<Arc<TriggerPlan>>,
+    pub slot: Arc<Slot>,
     pub cancel: CancellationToken,
+    broker: Arc<BrokerRuntime>,
+    name: String,
 }
 
 impl DispatcherHandle {
     pub fn start(shared: Arc<Shared>, broker: Arc<BrokerRuntime>, plan: Arc<TriggerPlan>) -> Self {
-        let (tx, rx) = watch::channel(plan);
+        let log = &broker.log;
+        let start = match log.cursor(&plan.uid) {
+            Ok(Some(c)) => c,
+            Ok(None) => log.head(),
+            Err(e) => {
+                tracing::error!(broker = %broker.key, trigger = plan.name, "cannot read the cursor, starting at the oldest event: {e}");
+                log.first()
+            }
+        }
+        .max(log.first());
+        let name = plan.name.clone();
+        let (slot, rx) = broker.router.add(&name, plan, start);
         let cancel = shared.shutdown.child_token();
-        tokio::spawn(run(shared, broker, rx, cancel.clone()));
-        DispatcherHandle { plan: tx, cancel }
+        tokio::spawn(run(
+            shared,
+            broker.clone(),
+            slot.clone(),
+            rx,
+            cancel.clone(),
+            start,
+        ));
+        DispatcherHandle {
+            slot,
+            cancel,
+            broker,
+            name,
+        }
+    }
+
+    pub fn plan(&self) -> Arc<TriggerPlan> {
+        self.slot.plan.borrow().clone()
+    }
+
+    pub fn update(&self, plan: Arc<TriggerPlan>) {
+        self.slot.plan.send_replace(plan);
     }
 }
 
 impl Drop for DispatcherHandle {
     fn drop(&mut self) {
         self.cancel.cancel();
+        self.broker.router.remove_slot(&self.name, &self.slot);
     }
 }
 
 /// Which offsets are in flight, to compute the cursor: the lowest offset not yet done.
 struct Progress {
     in_flight: BTreeSet<u64>,
+    /// Everything before this that is not in flight is done.
     next_read: u64,
     committed: u64,
 }
@@ -76,124 +116,195 @@ fn commit(broker: &BrokerRuntime, uid: &str, progress: &Mutex<Progress>) {
     }
 }
 
+fn advance(progress: &Mutex<Progress>, next: u64) {
+    if let Ok(mut p) = progress.lock() {
+        p.next_read = p.next_read.max(next);
+    }
+}
+
+/// What one dispatcher task owns.
+struct Dispatcher {
+    shared: Arc<Shared>,
+    broker: Arc<BrokerRuntime>,
+    slot: Arc<Slot>,
+    cancel: CancellationToken,
+    progress: Arc<Mutex<Progress>>,
+    permits: Arc<Semaphore>,
+    uid: String,
+    name: String,
+}
+
 async fn run(
     shared: Arc<Shared>,
     broker: Arc<BrokerRuntime>,
-    mut plan_rx: watch::Receiver<Arc<TriggerPlan>>,
+    slot: Arc<Slot>,
+    mut rx: mpsc::Receiver<Item>,
     cancel: CancellationToken,
+    start: u64,
 ) {
-    let plan = plan_rx.borrow_and_update().clone();
-    let uid = plan.uid.clone();
-    let log = broker.log.clone();
-    let start = match log.cursor(&uid) {
-        Ok(Some(c)) => c,
-        Ok(None) => log.head(),
-        Err(e) => {
-            tracing::error!(broker = %broker.key, trigger = plan.name, "cannot read the cursor, starting at the oldest event: {e}");
-            log.first()
-        }
-    }
-    .max(log.first());
-    let progress = Arc::new(Mutex::new(Progress {
-        in_flight: BTreeSet::new(),
-        next_read: start,
-        committed: start,
-    }));
-    let limit = if plan.ordered {
-        1
-    } else {
-        plan.concurrency.max(1)
+    let plan = slot.plan.borrow().clone();
+    let limit = if plan.ordered { 1 } else { plan.concurrency.max(1) };
+    let d = Dispatcher {
+        shared,
+        broker,
+        slot,
+        cancel,
+        progress: Arc::new(Mutex::new(Progress {
+            in_flight: BTreeSet::new(),
+            next_read: start,
+            committed: start,
+        })),
+        permits: Arc::new(Semaphore::new(limit)),
+        uid: plan.uid.clone(),
+        name: plan.name.clone(),
     };
-    let permits = Arc::new(Semaphore::new(limit));
-    let mut head_rx = log.watch_head();
-    let mut next = start;
-    tracing::debug!(broker = %broker.key, trigger = plan.name, start, "dispatcher started");
+    tracing::debug!(broker = %d.broker.key, trigger = d.name, start, "dispatcher started");
+    let mut idle = tokio::time::interval(IDLE_COMMIT);
+    idle.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
-        if cancel.is_cancelled() {
+        if d.cancel.is_cancelled() {
             break;
         }
-        let head = *head_rx.borrow_and_update();
-        if next >= head {
-            tokio::select! {
-                r = head_rx.changed() => if r.is_err() { break },
-                _ = cancel.cancelled() => break,
-            }
-            continue;
-        }
-        let records = match log.read(next, READ_BATCH, READ_BYTES) {
-            Ok(r) => r,
-            Err(e) => {
-                tracing::error!(broker = %broker.key, trigger = plan.name, "cannot read the log at {next}: {e}");
-                tokio::select! {
-                    _ = tokio::time::sleep(Duration::from_millis(500)) => continue,
-                    _ = cancel.cancelled() => break,
+        if let Some(from) = d.slot.lag_from() {
+            // The router stopped feeding us at `from`: what it queued before comes first.
+            while let Ok(item) = rx.try_recv() {
+                if !d.process(item).await {
+                    return;
                 }
             }
-        };
-        if records.is_empty() {
-            // Everything up to head was lost to corruption (the log counted it).
-            next = head.max(log.first());
-            set_next_read(&progress, next);
-            commit(&broker, &uid, &progress);
-            continue;
-        }
-        for record in records {
-            if cancel.is_cancelled() {
+            if !d.catch_up(from).await {
                 break;
             }
-            next = record.offset + 1;
-            let plan = plan_rx.borrow_and_update().clone();
-            let envelope = match Envelope::decode(&record.payload) {
-                Ok(e) => e,
-                Err(e) => {
-                    inc(&shared.metrics.undecodable);
-                    tracing::error!(broker = %broker.key, offset = record.offset, "skipping an undecodable log record: {e}");
-                    set_next_read(&progress, next);
-                    continue;
-                }
-            };
-            if !plan.filter.matches(&envelope.event) {
-                inc(&shared.metrics.filtered);
-                set_next_read(&progress, next);
-                continue;
-            }
-            let permit = tokio::select! {
-                p = permits.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => break },
-                _ = cancel.cancelled() => break,
-            };
-            if let Ok(mut p) = progress.lock() {
-                p.in_flight.insert(record.offset);
-                p.next_read = next;
-            }
-            let (shared, broker, progress, cancel) = (
-                shared.clone(),
-                broker.clone(),
-                progress.clone(),
-                cancel.clone(),
-            );
-            let offset = record.offset;
-            tokio::spawn(async move {
-                tokio::select! {
-                    _ = deliver(&shared, &broker, &plan, envelope) => {
-                        if let Ok(mut p) = progress.lock() {
-                            p.in_flight.remove(&offset);
-                        }
-                        commit(&broker, &plan.uid, &progress);
-                    }
-                    // Shutdown or trigger removal: left in flight, redelivered later.
-                    _ = cancel.cancelled() => {}
-                }
-                drop(permit);
-            });
+            continue;
         }
-        commit(&broker, &uid, &progress);
+        tokio::select! {
+            item = rx.recv() => match item {
+                Some(item) => if !d.process(item).await { break },
+                None => break,
+            },
+            _ = d.slot.lagged.notified() => {}
+            _ = idle.tick() => {
+                // Read the position before looking at the queue: everything routed to us
+                // before it is then already received.
+                let p = d.broker.router.position();
+                if rx.is_empty() && d.slot.lag_from().is_none() {
+                    advance(&d.progress, p);
+                }
+                commit(&d.broker, &d.uid, &d.progress);
+            }
+            _ = d.cancel.cancelled() => break,
+        }
     }
-    tracing::debug!(broker = %broker.key, trigger = uid, "dispatcher stopped");
+    tracing::debug!(broker = %d.broker.key, trigger = d.name, "dispatcher stopped");
 }
 
-fn set_next_read(progress: &Mutex<Progress>, next: u64) {
-    if let Ok(mut p) = progress.lock() {
-        p.next_read = next;
+impl Dispatcher {
+    /// Starts delivering one matching event (waits for a delivery slot). False when cancelled.
+    async fn process(&self, (offset, envelope): Item) -> bool {
+        let permit = tokio::select! {
+            p = self.permits.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => return false },
+            _ = self.cancel.cancelled() => return false,
+        };
+        if let Ok(mut p) = self.progress.lock() {
+            p.in_flight.insert(offset);
+            // Offsets before this one that were routed to us came earlier (FIFO).
+            p.next_read = p.next_read.max(offset + 1);
+        }
+        let plan = self.slot.plan.borrow().clone();
+        let (shared, broker, progress, cancel) = (
+            self.shared.clone(),
+            self.broker.clone(),
+            self.progress.clone(),
+            self.cancel.clone(),
+        );
+        tokio::spawn(async move {
+            tokio::select! {
+                _ = deliver(&shared, &broker, &plan, (*envelope).clone()) => {
+                    if let Ok(mut p) = progress.lock() {
+                        p.in_flight.remove(&offset);
+                    }
+                    commit(&broker, &plan.uid, &progress);
+                }
+                // Shutdown or trigger removal: left in flight, redelivered later.
+                _ = cancel.cancelled() => {}
+            }
+            drop(permit);
+        });
+        true
+    }
+
+    /// Reads the log from `from` with this Trigger's own filter until it reaches the router's
+    /// position, then rejoins the router. False when cancelled.
+    async fn catch_up(&self, from: u64) -> bool {
+        let log = self.broker.log.clone();
+        let router = self.broker.router.clone();
+        let mut pos_rx = router.watch_position();
+        let mut next = from.max(log.first());
+        loop {
+            if self.cancel.is_cancelled() {
+                return false;
+            }
+            let p = *pos_rx.borrow_and_update();
+            if next == p {
+                if router.try_rejoin(&self.name, &self.slot, next) {
+                    advance(&self.progress, next);
+                    commit(&self.broker, &self.uid, &self.progress);
+                    tracing::debug!(broker = %self.broker.key, trigger = self.name, next, "dispatcher joined the router");
+                    return true;
+                }
+                // Not in the index yet (a Plan is being applied), or the router moved on.
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_millis(10)) => continue,
+                    _ = self.cancel.cancelled() => return false,
+                }
+            }
+            if next > p {
+                // Our cursor is ahead of the router (a new Trigger starts at the head).
+                tokio::select! {
+                    r = pos_rx.changed() => if r.is_err() { return false },
+                    _ = self.cancel.cancelled() => return false,
+                }
+                continue;
+            }
+            let records = match log.read(next, READ_BATCH, READ_BYTES) {
+                Ok(r) => r,
+                Err(e) => {
+                    tracing::error!(broker = %self.broker.key, trigger = self.name, "cannot read the log at {next}: {e}");
+                    tokio::select! {
+                        _ = tokio::time::sleep(Duration::from_millis(500)) => continue,
+                        _ = self.cancel.cancelled() => return false,
+                    }
+                }
+            };
+            let records: Vec<_> = records.into_iter().filter(|r| r.offset < p).collect();
+            if records.is_empty() {
+                // Lost to corruption or retention (the log counted it).
+                next = p;
+                advance(&self.progress, next);
+                continue;
+            }
+            for r in records {
+                next = r.offset + 1;
+                let envelope = match Envelope::decode(&r.payload) {
+                    Ok(e) => e,
+                    Err(e) => {
+                        inc(&self.shared.metrics.undecodable);
+                        tracing::error!(broker = %self.broker.key, offset = r.offset, "skipping an undecodable log record: {e}");
+                        advance(&self.progress, next);
+                        continue;
+                    }
+                };
+                let plan = self.slot.plan.borrow().clone();
+                if !plan.filter.matches(&envelope.event) {
+                    advance(&self.progress, next);
+                    continue;
+                }
+                if !self.process((r.offset, Arc::new(envelope))).await {
+                    return false;
+                }
+            }
+            commit(&self.broker, &self.uid, &self.progress);
+        }
     }
 }
 

@@ -11,6 +11,7 @@ pub mod envelope;
 mod ingress;
 pub mod metrics;
 pub mod plan;
+mod router;
 pub mod sender;
 mod shared;
 mod tail;

@@ -32,7 +32,7 @@ counters! {
     rejected => "herald_ingress_requests_rejected_total", "Ingress requests answered with a 4xx.";
     shed => "herald_ingress_requests_shed_total", "Ingress requests answered 429/503 because the log could not accept them.";
     delivered => "herald_dispatch_events_delivered_total", "Events a subscriber acknowledged with 2xx.";
-    filtered => "herald_dispatch_events_filtered_total", "Events a trigger's filter did not match.";
+    filtered => "herald_dispatch_events_unmatched_total", "Events no trigger's filter matched (counted by the router).";
     retries => "herald_dispatch_retries_total", "Delivery attempts after the first.";
     dead_lettered => "herald_dispatch_events_dead_lettered_total", "Events delivered to a dead-letter sink.";
     dropped => "herald_dispatch_events_dropped_total", "Events that failed delivery with no (working) dead-letter sink.";
