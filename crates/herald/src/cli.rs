@@ -29,6 +29,34 @@ pub enum Command {
     Send(SendArgs),
     /// Follow the events arriving at a Broker, like `kubectl logs -f`.
     Tail(TailArgs),
+    /// Test a Trigger's filter or a CESQL expression against an event, offline.
+    Eval(EvalArgs),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum EvalOutput {
+    /// Human-readable result and, for a Trigger, the sub-filter that decided it.
+    Text,
+    /// One JSON object: `{"result": ..., "error": ...}` (plus `"decidedBy"` for a Trigger).
+    Json,
+}
+
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("what").required(true).args(["cesql", "trigger"])))]
+pub struct EvalArgs {
+    /// A CESQL expression to evaluate.
+    #[arg(long, value_name = "EXPR")]
+    pub cesql: Option<String>,
+    /// A Trigger manifest (YAML or JSON; the first Trigger of the file) whose filter to test.
+    #[arg(long, value_name = "FILE", requires = "event")]
+    pub trigger: Option<PathBuf>,
+    /// The event: structured JSON or an HTTP request dump in binary mode (`-` for standard
+    /// input). Without it, `--cesql` runs against a minimal event.
+    #[arg(long, value_name = "FILE")]
+    pub event: Option<PathBuf>,
+    /// Output format.
+    #[arg(short, long, value_enum, default_value = "text")]
+    pub output: EvalOutput,
 }
 
 #[derive(Debug, Args)]

@@ -21,6 +21,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Kubeconfig(args) => crate::kubeconfig::run(args).map(|_| ExitCode::SUCCESS),
         Command::Send(args) => crate::events::send(args).await,
         Command::Tail(args) => crate::events::tail(args).await,
+        Command::Eval(args) => Ok(crate::eval::run(args)),
     }
 }
 

@@ -3,6 +3,7 @@
 mod cli;
 mod client;
 mod commands;
+mod eval;
 mod events;
 mod kubeconfig;
 mod manifest;
