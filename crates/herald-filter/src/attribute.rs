@@ -20,9 +20,10 @@ pub fn lookup<'e>(event: &'e Event, name: &str) -> Option<Cow<'e, str>> {
         "dataschema" | "schemaurl" => opt(&event.dataschema),
         "datacontenttype" | "datamediatype" => opt(&event.datacontenttype),
         "datacontentencoding" => Some(Cow::Borrowed("")),
-        _ => event
-            .extensions
-            .get(name)
-            .map(|v| Cow::Owned(v.to_canonical_string())),
+        // Text-valued extensions are borrowed: no allocation per filter evaluation.
+        _ => event.extensions.get(name).map(|v| match v.as_str() {
+            Some(s) => Cow::Borrowed(s),
+            None => Cow::Owned(v.to_canonical_string()),
+        }),
     }
 }

@@ -149,8 +149,14 @@ fn filters_override_filter_attributes() {
 fn cesql_filters() {
     let ev = event();
     let cases = [
-        (json!([{"cesql": "type = 'dev.knative.example.created'"}]), true),
-        (json!([{"cesql": "type LIKE 'dev.%' AND myext = 'hello'"}]), true),
+        (
+            json!([{"cesql": "type = 'dev.knative.example.created'"}]),
+            true,
+        ),
+        (
+            json!([{"cesql": "type LIKE 'dev.%' AND myext = 'hello'"}]),
+            true,
+        ),
         (json!([{"cesql": "count > 4 AND EXISTS myext"}]), true),
         (json!([{"cesql": "count > 5"}]), false),
         // Non-boolean results and errors do not pass (spec 1.2).
@@ -158,8 +164,14 @@ fn cesql_filters() {
         (json!([{"cesql": "missing = 'x'"}]), false),
         (json!([{"cesql": "NOT (missing = 'x')"}]), false),
         (json!([{"not": {"cesql": "source = '/other'"}}]), true),
-        (json!([{"any": [{"cesql": "1 / 0 = 0"}, {"exact": {"myext": "hello"}}]}]), true),
-        (json!([{"prefix": {"type": "dev."}}, {"cesql": "subject = 'x'"}]), false),
+        (
+            json!([{"any": [{"cesql": "1 / 0 = 0"}, {"exact": {"myext": "hello"}}]}]),
+            true,
+        ),
+        (
+            json!([{"prefix": {"type": "dev."}}, {"cesql": "subject = 'x'"}]),
+            false,
+        ),
     ];
     for (spec, want) in cases {
         let f = Filter::subscriptions_api(&filters(spec.clone())).unwrap();
