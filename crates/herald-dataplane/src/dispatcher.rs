@@ -143,7 +143,11 @@ async fn run(
     start: u64,
 ) {
     let plan = slot.plan.borrow().clone();
-    let limit = if plan.ordered { 1 } else { plan.concurrency.max(1) };
+    let limit = if plan.ordered {
+        1
+    } else {
+        plan.concurrency.max(1)
+    };
     let d = Dispatcher {
         shared,
         broker,
@@ -373,13 +377,15 @@ async fn deliver(shared: &Shared, broker: &BrokerRuntime, plan: &TriggerPlan, en
             .and_then(|v| v.to_str().ok())
             .and_then(|v| delivery::parse_retry_after(v, jiff::Timestamp::now()));
         match delivery::classify(resp.status) {
-            Verdict::Success => match handle_reply(shared, broker, &plan.subscriber, &resp, ttl).await {
-                Ok(()) => {
-                    inc(&shared.metrics.delivered);
-                    return;
+            Verdict::Success => {
+                match handle_reply(shared, broker, &plan.subscriber, &resp, ttl).await {
+                    Ok(()) => {
+                        inc(&shared.metrics.delivered);
+                        return;
+                    }
+                    Err(f) => failure = f,
                 }
-                Err(f) => failure = f,
-            },
+            }
             Verdict::Retry => {
                 failure = Failure {
                     status: Some(resp.status),
@@ -426,7 +432,11 @@ async fn handle_reply(
     let mut events = match herald_ce::decode_http(&resp.headers, resp.body.clone()) {
         Ok((_, events)) if events.len() == 1 => events,
         Ok(_) => return Err(malformed("a reply must be exactly one CloudEvent".into())),
-        Err(e) => return Err(malformed(format!("the reply is not a valid CloudEvent: {e}"))),
+        Err(e) => {
+            return Err(malformed(format!(
+                "the reply is not a valid CloudEvent: {e}"
+            )));
+        }
     };
     // The reply continues the original's hop count (DP-52); the publish path decrements it.
     for e in &mut events {

@@ -109,7 +109,9 @@ impl Router {
 
     /// Rebuilds the index from the current slots and their plans (once per applied Plan).
     pub fn rebuild_index(&self) {
-        let Ok(mut st) = self.state.lock() else { return };
+        let Ok(mut st) = self.state.lock() else {
+            return;
+        };
         let entries: Vec<(String, Arc<herald_filter::Filter>)> = st
             .slots
             .iter()

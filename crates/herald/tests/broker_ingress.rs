@@ -17,7 +17,6 @@ use serde_json::{Value, json};
 // ---------------------------------------------------------------------------------------------
 // Helpers of this file (shared ones are in common/broker.rs).
 
-
 /// Herald with Broker `default` and a catch-all Trigger `all` delivering to `sink` `/all`.
 fn start_catch_all(sink: &Sink) -> (Herald, Client, String) {
     let h = Herald::start();

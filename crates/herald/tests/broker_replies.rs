@@ -13,10 +13,6 @@ use common::sink::{Received, Reply, Sink};
 use serde_json::{Value, json};
 
 // ---------------------------------------------------------------------------------------------
-// Helpers of this file (shared ones are in common/broker.rs).
-
-
-// ---------------------------------------------------------------------------------------------
 /// `ce-id`s of binary-mode deliveries, in order.
 fn ids(got: &[Received]) -> Vec<String> {
     got.iter()

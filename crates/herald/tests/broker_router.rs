@@ -70,7 +70,10 @@ fn slow_trigger_lags_and_rejoins_without_loss_or_duplicates() {
         let got = counts(&sink, path);
         assert_eq!(got.len(), total, "{path}: distinct events");
         let dups: Vec<_> = got.iter().filter(|(_, n)| **n > 1).collect();
-        assert!(dups.is_empty(), "{path}: duplicates without a crash: {dups:?}");
+        assert!(
+            dups.is_empty(),
+            "{path}: duplicates without a crash: {dups:?}"
+        );
     }
     assert!(sink.received("/other").is_empty());
 
