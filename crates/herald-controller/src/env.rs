@@ -18,6 +18,8 @@ pub enum DataPlaneKind {
     Flow,
     /// A Trigger's dispatcher (readiness is per generation: see [`DataPlaneReadiness::Applied`]).
     Trigger,
+    /// A Subscription's dispatcher (per generation, like a Trigger).
+    Subscription,
 }
 
 /// What the data plane reports for one object (it applied the Plan containing it, or not).
@@ -45,6 +47,7 @@ impl DataPlaneReadiness {
             DataPlaneKind::Channel => "channel",
             DataPlaneKind::Flow => "flow",
             DataPlaneKind::Trigger => "trigger",
+            DataPlaneKind::Subscription => "subscription",
         };
         DataPlaneReadiness::Failed {
             reason: DATA_PLANE_UNAVAILABLE.to_string(),

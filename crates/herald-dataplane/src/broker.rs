@@ -50,6 +50,9 @@ pub struct BrokerRuntime {
     pub router: Arc<crate::router::Router>,
     /// The Broker's address, the `knativeerrordest` of a failed reply.
     pub address: String,
+    /// Brokers stamp `knativebrokerttl`/`knativearrivaltime`; Channels pass events unchanged
+    /// (DP-25: a channel delivers attributes as received).
+    pub admit: bool,
 }
 
 impl BrokerRuntime {
@@ -67,7 +70,9 @@ impl BrokerRuntime {
         let now = jiff::Timestamp::now().to_string();
         let mut payloads = Vec::with_capacity(events.len());
         for mut event in events {
-            admit::admit(&mut event, default_ttl, &now)?;
+            if self.admit {
+                admit::admit(&mut event, default_ttl, &now)?;
+            }
             let env = Envelope {
                 headers: headers.to_vec(),
                 event,

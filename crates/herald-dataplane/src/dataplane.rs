@@ -11,7 +11,7 @@ use tokio_util::sync::CancellationToken;
 use crate::broker::{BrokerRuntime, PublishError};
 use crate::dispatcher::DispatcherHandle;
 use crate::metrics::Metrics;
-use crate::plan::{BrokerKey, BrokerPlan, Plan, Storage};
+use crate::plan::{BrokerKey, BrokerPlan, Plan, Storage, StreamKind};
 use crate::shared::{Applied, DataPlaneConfig, Shared};
 
 /// Cheap to clone; every clone drives the same data plane.
@@ -129,10 +129,17 @@ impl DataPlane {
             log,
             dispatchers: Mutex::new(HashMap::new()),
             router,
-            address: format!(
-                "{}/{}/{}",
-                shared.config.ingress_base_url, key.namespace, key.name
-            ),
+            address: match key.kind {
+                StreamKind::Broker => format!(
+                    "{}/{}/{}",
+                    shared.config.ingress_base_url, key.namespace, key.name
+                ),
+                StreamKind::Channel => format!(
+                    "{}/channels/{}/{}",
+                    shared.config.ingress_base_url, key.namespace, key.name
+                ),
+            },
+            admit: key.kind == StreamKind::Broker,
         });
         if let Ok(mut brokers) = shared.brokers.write() {
             brokers.insert(key.clone(), runtime.clone());
@@ -146,7 +153,7 @@ impl DataPlane {
         &self,
         runtime: &Arc<BrokerRuntime>,
         bp: &BrokerPlan,
-        applied: &mut HashMap<(String, String), Applied>,
+        applied: &mut HashMap<(StreamKind, String, String), Applied>,
     ) {
         let log = &runtime.log;
         // Cursors of Triggers that no longer exist free the log.
@@ -169,7 +176,7 @@ impl DataPlane {
                     if let Err(e) = log.set_cursor(&tp.uid, log.head()) {
                         tracing::error!(broker = %runtime.key, trigger = name, "cannot create the cursor: {e}");
                         applied.insert(
-                            (tp.namespace.clone(), name.clone()),
+                            (runtime.key.kind, tp.namespace.clone(), name.clone()),
                             Applied::Failed {
                                 reason: "CursorUnavailable".into(),
                                 message: format!("cannot create the trigger's cursor: {e}"),
@@ -192,7 +199,7 @@ impl DataPlane {
                 h.update(tp.clone());
             }
             applied.insert(
-                (tp.namespace.clone(), name.clone()),
+                (runtime.key.kind, tp.namespace.clone(), name.clone()),
                 Applied::Ready {
                     generation: tp.generation,
                 },
@@ -202,7 +209,11 @@ impl DataPlane {
         runtime.router.rebuild_index();
         for (name, (reason, message)) in &bp.failed_triggers {
             applied.insert(
-                (runtime.key.namespace.clone(), name.clone()),
+                (
+                    runtime.key.kind,
+                    runtime.key.namespace.clone(),
+                    name.clone(),
+                ),
                 Applied::Failed {
                     reason: reason.clone(),
                     message: message.clone(),
@@ -253,13 +264,29 @@ impl DataPlane {
             .is_some()
     }
 
+    /// Whether the Channel's ingress and log are running.
+    pub fn channel_ready(&self, namespace: &str, name: &str) -> bool {
+        self.shared
+            .broker(&BrokerKey::channel(namespace, name))
+            .is_some()
+    }
+
     /// What the data plane applied for a Trigger, if anything.
     pub fn trigger_status(&self, namespace: &str, name: &str) -> Option<Applied> {
+        self.applied(StreamKind::Broker, namespace, name)
+    }
+
+    /// What the data plane applied for a Subscription, if anything.
+    pub fn subscription_status(&self, namespace: &str, name: &str) -> Option<Applied> {
+        self.applied(StreamKind::Channel, namespace, name)
+    }
+
+    fn applied(&self, kind: StreamKind, namespace: &str, name: &str) -> Option<Applied> {
         self.shared
             .triggers
             .read()
             .ok()?
-            .get(&(namespace.to_string(), name.to_string()))
+            .get(&(kind, namespace.to_string(), name.to_string()))
             .cloned()
     }
 

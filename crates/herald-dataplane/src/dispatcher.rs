@@ -19,7 +19,7 @@ use crate::broker::BrokerRuntime;
 use crate::delivery::{self, Format, Verdict};
 use crate::envelope::{Envelope, passthrough_headers};
 use crate::metrics::{add, inc};
-use crate::plan::TriggerPlan;
+use crate::plan::{ReplyTo, TriggerPlan};
 use crate::router::{Item, Slot};
 use crate::sender::{self, Request, Response};
 use crate::shared::Shared;
@@ -377,15 +377,13 @@ async fn deliver(shared: &Shared, broker: &BrokerRuntime, plan: &TriggerPlan, en
             .and_then(|v| v.to_str().ok())
             .and_then(|v| delivery::parse_retry_after(v, jiff::Timestamp::now()));
         match delivery::classify(resp.status) {
-            Verdict::Success => {
-                match handle_reply(shared, broker, &plan.subscriber, &resp, ttl).await {
-                    Ok(()) => {
-                        inc(&shared.metrics.delivered);
-                        return;
-                    }
-                    Err(f) => failure = f,
+            Verdict::Success => match handle_reply(shared, broker, plan, &resp, ttl).await {
+                Ok(()) => {
+                    inc(&shared.metrics.delivered);
+                    return;
                 }
-            }
+                Err(f) => failure = f,
+            },
             Verdict::Retry => {
                 failure = Failure {
                     status: Some(resp.status),
@@ -412,12 +410,19 @@ async fn deliver(shared: &Shared, broker: &BrokerRuntime, plan: &TriggerPlan, en
 async fn handle_reply(
     shared: &Shared,
     broker: &BrokerRuntime,
-    subscriber: &str,
+    plan: &TriggerPlan,
     resp: &Response,
     ttl: Option<i64>,
 ) -> Result<(), Failure> {
+    let subscriber = plan.subscriber.as_str();
     if resp.status != 200 || (resp.body.is_empty() && !herald_ce::is_cloudevent(&resp.headers)) {
         return Ok(());
+    }
+    match &plan.reply {
+        ReplyTo::Broker => {}
+        // A Subscription without `reply` drops replies (DP-50).
+        ReplyTo::Drop => return Ok(()),
+        ReplyTo::Uri(uri) => return forward_reply(shared, plan, uri, resp).await,
     }
     // A malformed reply is the subscriber's failure (DP-51): dead-lettered with the
     // subscriber's URL and its response body, like any other failed delivery.
@@ -463,6 +468,54 @@ async fn handle_reply(
             status: Some(503),
             body: bytes::Bytes::from(format!("storing the reply failed: {e}")),
             dest: broker.address.clone(),
+        }),
+    }
+}
+
+/// A Subscription's reply goes to its `reply` (DP-50). A body that is not a CloudEvent is plain
+/// success for a channel (as Knative's channel dispatcher). If the reply cannot be delivered,
+/// the whole delivery failed: it is retried, then dead-lettered with `knativeerrordest` = the
+/// reply URL.
+async fn forward_reply(
+    shared: &Shared,
+    plan: &TriggerPlan,
+    uri: &str,
+    resp: &Response,
+) -> Result<(), Failure> {
+    let Ok((_, events)) = herald_ce::decode_http(&resp.headers, resp.body.clone()) else {
+        return Ok(());
+    };
+    let Some(event) = events.into_iter().next() else {
+        return Ok(());
+    };
+    let headers = passthrough_headers(&resp.headers);
+    let result = sender::send(
+        &shared.client,
+        Request {
+            uri,
+            event: &event,
+            format: plan.delivery.format.unwrap_or(Format::Binary),
+            headers: &headers,
+            namespace: Some(&plan.namespace),
+            prefer_reply: false,
+            timeout: plan.delivery.timeout(),
+        },
+    )
+    .await;
+    match result {
+        Ok(r) if delivery::classify(r.status) == Verdict::Success => {
+            inc(&shared.metrics.replies);
+            Ok(())
+        }
+        Ok(r) => Err(Failure {
+            status: Some(r.status),
+            body: r.body,
+            dest: uri.to_string(),
+        }),
+        Err(e) => Err(Failure {
+            status: None,
+            body: bytes::Bytes::from(e.to_string()),
+            dest: uri.to_string(),
         }),
     }
 }

@@ -45,6 +45,7 @@ fn text(status: StatusCode, msg: impl Into<String>) -> Response {
 #[derive(Debug, PartialEq, Eq)]
 enum Route<'a> {
     Broker(&'a str, &'a str),
+    Channel(&'a str, &'a str),
     Tail(&'a str, &'a str),
     Metrics,
     NotFound,
@@ -63,8 +64,9 @@ fn route(path: &str) -> Route<'_> {
         ["_herald", "metrics"] => Route::Metrics,
         ["_herald", "tail", ns, name] => Route::Tail(ns, name),
         ["_herald", ..] => Route::NotFound,
-        // Channel and flow addresses are served once channels land (issue 5).
-        ["channels" | "flows", _, _] => Route::NotFound,
+        ["channels", ns, name] if !ns.is_empty() && !name.is_empty() => Route::Channel(ns, name),
+        // Flow addresses are served once flows land.
+        ["flows", _, _] => Route::NotFound,
         [ns, name] if !ns.is_empty() && !name.is_empty() => Route::Broker(ns, name),
         _ => Route::Malformed,
     }
@@ -100,8 +102,12 @@ async fn handle(
                 format!("malformed path {path:?}: a broker's address is /<namespace>/<name>"),
             )
         }
-        Route::Broker(ns, name) => {
-            let key = BrokerKey::new(ns, name);
+        Route::Broker(..) | Route::Channel(..) => {
+            let key = match route(&path) {
+                Route::Channel(ns, name) => BrokerKey::channel(ns, name),
+                Route::Broker(ns, name) => BrokerKey::new(ns, name),
+                _ => return text(StatusCode::NOT_FOUND, "no route"),
+            };
             match method {
                 Method::POST => post(&dp, key, headers, body).await,
                 Method::OPTIONS => options(),
@@ -299,7 +305,8 @@ mod tests {
             ("/default", Route::Malformed),
             ("/a/b/c", Route::Malformed),
             ("/default/", Route::Malformed),
-            ("/channels/ns/c", Route::NotFound),
+            ("/channels/ns/c", Route::Channel("ns", "c")),
+            ("/flows/ns/c", Route::NotFound),
             ("/_herald/metrics", Route::Metrics),
             ("/_herald/tail/ns/b", Route::Tail("ns", "b")),
             ("/_herald/other", Route::NotFound),

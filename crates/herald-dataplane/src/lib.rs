@@ -18,5 +18,5 @@ mod tail;
 
 pub use dataplane::{DataPlane, DataPlaneError, PublishOrMissing};
 pub use delivery::{BackoffPolicy, DeliveryPolicy, Format};
-pub use plan::{BrokerKey, BrokerPlan, Plan, Storage, TriggerPlan};
+pub use plan::{BrokerKey, BrokerPlan, Plan, ReplyTo, Storage, StreamKind, TriggerPlan};
 pub use shared::{Applied, DataPlaneConfig, MemoryLogLimits};

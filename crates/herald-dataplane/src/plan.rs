@@ -8,26 +8,59 @@ use herald_filter::Filter;
 
 use crate::delivery::DeliveryPolicy;
 
-/// (namespace, name) of a Broker.
+/// What kind of addressable owns a log: a Broker (Triggers, replies back into the Broker) or a
+/// Channel (Subscriptions, replies to their `reply`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum StreamKind {
+    Broker,
+    Channel,
+}
+
+/// (kind, namespace, name) of a Broker or Channel.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct BrokerKey {
+    pub kind: StreamKind,
     pub namespace: String,
     pub name: String,
 }
 
 impl BrokerKey {
+    /// A Broker's key.
     pub fn new(namespace: impl Into<String>, name: impl Into<String>) -> Self {
         BrokerKey {
+            kind: StreamKind::Broker,
             namespace: namespace.into(),
             name: name.into(),
+        }
+    }
+
+    /// A Channel's (or InMemoryChannel's) key.
+    pub fn channel(namespace: impl Into<String>, name: impl Into<String>) -> Self {
+        BrokerKey {
+            kind: StreamKind::Channel,
+            ..BrokerKey::new(namespace, name)
         }
     }
 }
 
 impl std::fmt::Display for BrokerKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}/{}", self.namespace, self.name)
+        match self.kind {
+            StreamKind::Broker => write!(f, "{}/{}", self.namespace, self.name),
+            StreamKind::Channel => write!(f, "channel {}/{}", self.namespace, self.name),
+        }
     }
+}
+
+/// Where a subscriber's reply goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReplyTo {
+    /// Back into the Trigger's Broker (DP-47).
+    Broker,
+    /// To a Subscription's resolved `reply` (DP-50).
+    Uri(String),
+    /// A Subscription without `reply`: replies are dropped (DP-50).
+    Drop,
 }
 
 /// Where a Broker keeps its events.
@@ -39,7 +72,8 @@ pub enum Storage {
     Memory,
 }
 
-/// The data plane's whole configuration.
+/// The data plane's whole configuration: Brokers with their Triggers and Channels with their
+/// Subscriptions, in one map (the key says which).
 #[derive(Debug, Clone, Default)]
 pub struct Plan {
     pub brokers: BTreeMap<BrokerKey, BrokerPlan>,
@@ -73,6 +107,8 @@ pub struct TriggerPlan {
     pub filter: Arc<Filter>,
     /// Ordered delivery: one event at a time, in log order.
     pub ordered: bool,
+    /// Where replies go.
+    pub reply: ReplyTo,
     /// Maximum deliveries in flight when unordered.
     pub concurrency: usize,
 }

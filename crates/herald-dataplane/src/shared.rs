@@ -80,8 +80,8 @@ pub struct Shared {
     pub config: DataPlaneConfig,
     pub client: reqwest::Client,
     pub brokers: RwLock<HashMap<BrokerKey, Arc<BrokerRuntime>>>,
-    /// Readiness of Triggers by (namespace, name).
-    pub triggers: RwLock<HashMap<(String, String), Applied>>,
+    /// Readiness of Triggers (Broker kind) and Subscriptions (Channel kind) by namespace and name.
+    pub triggers: RwLock<HashMap<(crate::plan::StreamKind, String, String), Applied>>,
     pub metrics: Metrics,
     pub shutdown: CancellationToken,
     /// Bounds concurrent ingress requests (`max_inflight_requests`).

@@ -10,11 +10,12 @@ use herald_api::Registry;
 use herald_api::eventing::broker::{self, Broker};
 use herald_api::eventing::support::annotation;
 use herald_api::eventing::trigger::Trigger;
+use herald_api::messaging::subscription::Subscription;
 use herald_api::meta::{BackoffPolicy as ApiBackoff, DeliveryFormat, DeliverySpec};
 use herald_api::validation::parse_iso8601_duration;
 use herald_dataplane::{
-    BackoffPolicy, BrokerKey, BrokerPlan, DataPlane, DeliveryPolicy, Format, Plan, Storage,
-    TriggerPlan,
+    BackoffPolicy, BrokerKey, BrokerPlan, DataPlane, DeliveryPolicy, Format, Plan, ReplyTo,
+    Storage, TriggerPlan,
 };
 use herald_filter::{Filter, SubscriptionsApiFilter};
 use herald_store::Store;
@@ -31,10 +32,14 @@ pub const CONCURRENCY_ANNOTATION: &str = "herald.dev/delivery.concurrency";
 /// Key of the ConfigMap entry naming a broker's channel (Knative's `config-br-default-channel`).
 const CHANNEL_TEMPLATE_KEY: &str = "channel-template-spec";
 
-/// What `build` needs besides Brokers and Triggers.
+/// What `build` needs: the objects of every data-plane kind, and config lookups.
 pub struct Inputs<'a> {
     pub brokers: &'a [Value],
     pub triggers: &'a [Value],
+    /// `messaging.knative.dev` Channels and InMemoryChannels.
+    pub channels: &'a [Value],
+    pub in_memory_channels: &'a [Value],
+    pub subscriptions: &'a [Value],
     /// ConfigMaps by (namespace, name), for `spec.config`.
     pub config_map: &'a dyn Fn(&str, &str) -> Option<Value>,
     /// Deliveries in flight per unordered Trigger, unless annotated.
@@ -126,11 +131,108 @@ pub fn build(inputs: &Inputs<'_>) -> Plan {
                 delivery,
                 filter: Arc::new(filter),
                 ordered: order == Some("ordered"),
+                reply: ReplyTo::Broker,
                 concurrency,
             }),
         );
     }
+    add_channels(&mut plan, inputs);
     plan
+}
+
+/// Channels (durable unless in-memory) and their Subscriptions. A Subscription delivers every
+/// event of its channel (no filter); its reply goes to `reply` or is dropped (DP-50).
+fn add_channels(plan: &mut Plan, inputs: &Inputs<'_>) {
+    let mut channel_delivery = BTreeMap::new();
+    let kinds = [
+        (inputs.in_memory_channels, Some(Storage::Memory)),
+        (inputs.channels, None),
+    ];
+    for (objects, storage) in kinds {
+        for raw in objects {
+            let meta = |p: &str| raw.pointer(p).and_then(Value::as_str).unwrap_or_default();
+            let (ns, name, uid) = (
+                meta("/metadata/namespace"),
+                meta("/metadata/name"),
+                meta("/metadata/uid"),
+            );
+            if uid.is_empty() || raw.pointer("/metadata/deletionTimestamp").is_some() {
+                continue;
+            }
+            // A generic Channel is durable unless its template names an InMemoryChannel.
+            let storage = storage.unwrap_or_else(|| {
+                match raw
+                    .pointer("/spec/channelTemplate/kind")
+                    .and_then(Value::as_str)
+                {
+                    Some("InMemoryChannel") => Storage::Memory,
+                    _ => Storage::Durable,
+                }
+            });
+            let delivery: Option<DeliverySpec> = raw
+                .pointer("/spec/delivery")
+                .and_then(|d| serde_json::from_value(d.clone()).ok());
+            let key = BrokerKey::channel(ns, name);
+            channel_delivery.insert(key.clone(), delivery);
+            plan.brokers.insert(
+                key,
+                BrokerPlan {
+                    uid: uid.to_string(),
+                    storage,
+                    triggers: BTreeMap::new(),
+                    known_trigger_uids: BTreeSet::new(),
+                    failed_triggers: BTreeMap::new(),
+                },
+            );
+        }
+    }
+    for raw in inputs.subscriptions {
+        let Ok(sub) = herald_api::registry::decode::<Subscription>(raw) else {
+            continue;
+        };
+        let key = BrokerKey::channel(sub.namespace(), &sub.spec.channel.name);
+        let Some(cp) = plan.brokers.get_mut(&key) else {
+            continue;
+        };
+        let Some(uid) = sub.metadata.uid.clone() else {
+            continue;
+        };
+        cp.known_trigger_uids.insert(uid.clone());
+        if sub.metadata.deletion_timestamp.is_some() {
+            continue;
+        }
+        let ps = sub
+            .status
+            .as_ref()
+            .and_then(|s| s.physical_subscription.clone())
+            .unwrap_or_default();
+        let Some(subscriber) = ps.subscriber_uri.clone().filter(|s| !s.is_empty()) else {
+            continue;
+        };
+        let spec = sub
+            .spec
+            .delivery
+            .as_ref()
+            .or(channel_delivery.get(&key).and_then(Option::as_ref));
+        cp.triggers.insert(
+            sub.name().to_string(),
+            Arc::new(TriggerPlan {
+                namespace: sub.namespace().to_string(),
+                name: sub.name().to_string(),
+                uid,
+                generation: sub.metadata.generation.unwrap_or(0),
+                subscriber,
+                delivery: delivery_policy(spec, ps.dead_letter_sink_uri.clone()),
+                filter: Arc::new(Filter::pass_all()),
+                ordered: false,
+                reply: match ps.reply_uri.filter(|u| !u.is_empty()) {
+                    Some(u) => ReplyTo::Uri(u),
+                    None => ReplyTo::Drop,
+                },
+                concurrency: inputs.default_concurrency,
+            }),
+        );
+    }
 }
 
 /// Durable unless the Broker's channel is an InMemoryChannel: from the v1alpha1
@@ -213,20 +315,42 @@ pub async fn run(
             .unwrap_or_default()
     };
     let (brokers_key, triggers_key) = (key("Broker"), key("Trigger"));
+    let messaging = |kind: &str| {
+        registry
+            .lookup_group_kind("messaging.knative.dev", kind)
+            .map(|r| r.key())
+            .unwrap_or_default()
+    };
+    let (channels_key, imcs_key, subs_key) = (
+        messaging("Channel"),
+        messaging("InMemoryChannel"),
+        messaging("Subscription"),
+    );
     let cm_key = registry
         .lookup_group_kind("", "ConfigMap")
         .map(|r| r.key())
         .unwrap_or_default();
-    let relevant = [brokers_key.clone(), triggers_key.clone(), cm_key.clone()];
+    let relevant = [
+        brokers_key.clone(),
+        triggers_key.clone(),
+        cm_key.clone(),
+        channels_key.clone(),
+        imcs_key.clone(),
+        subs_key.clone(),
+    ];
     loop {
         let since = store.current_rv();
         let plan = {
             let list = |k: &str| store.list(k, None).map(|(v, _)| v).unwrap_or_default();
             let (brokers, triggers) = (list(&brokers_key), list(&triggers_key));
+            let (channels, imcs, subs) = (list(&channels_key), list(&imcs_key), list(&subs_key));
             let config_map = |ns: &str, name: &str| store.get(&cm_key, ns, name).ok().flatten();
             build(&Inputs {
                 brokers: &brokers,
                 triggers: &triggers,
+                channels: &channels,
+                in_memory_channels: &imcs,
+                subscriptions: &subs,
                 config_map: &config_map,
                 default_concurrency: data_plane.config().trigger_concurrency,
             })
@@ -234,6 +358,9 @@ pub async fn run(
         data_plane.apply(&plan).await;
         requeue.kind(broker::GROUP, "Broker");
         requeue.kind(broker::GROUP, "Trigger");
+        for kind in ["Channel", "InMemoryChannel", "Subscription"] {
+            requeue.kind("messaging.knative.dev", kind);
+        }
         // Wait for the next relevant change, then let a burst settle before rebuilding.
         let mut watch = match store.watch(None, None, Some(since)) {
             Ok(w) => w,
@@ -306,6 +433,9 @@ mod tests {
         build(&Inputs {
             brokers,
             triggers,
+            channels: &[],
+            in_memory_channels: &[],
+            subscriptions: &[],
             config_map: &lookup,
             default_concurrency: 7,
         })

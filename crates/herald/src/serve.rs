@@ -183,18 +183,29 @@ fn readiness(dp: herald_dataplane::DataPlane) -> herald_controller::DataPlaneSta
             reason: "DataPlanePending".into(),
             message: "the broker's log is not open yet".into(),
         },
-        DataPlaneKind::Trigger => match dp.trigger_status(ns, name) {
-            Some(herald_dataplane::Applied::Ready { generation }) => {
-                DataPlaneReadiness::Applied { generation }
-            }
-            Some(herald_dataplane::Applied::Failed { reason, message }) => {
-                DataPlaneReadiness::Failed { reason, message }
-            }
-            None => DataPlaneReadiness::Pending {
-                reason: "DataPlanePending".into(),
-                message: "the trigger's dispatcher is not running yet".into(),
-            },
+        DataPlaneKind::Channel if dp.channel_ready(ns, name) => DataPlaneReadiness::Ready,
+        DataPlaneKind::Channel => DataPlaneReadiness::Pending {
+            reason: "DataPlanePending".into(),
+            message: "the channel's log is not open yet".into(),
         },
+        DataPlaneKind::Trigger | DataPlaneKind::Subscription => {
+            match if kind == DataPlaneKind::Trigger {
+                dp.trigger_status(ns, name)
+            } else {
+                dp.subscription_status(ns, name)
+            } {
+                Some(herald_dataplane::Applied::Ready { generation }) => {
+                    DataPlaneReadiness::Applied { generation }
+                }
+                Some(herald_dataplane::Applied::Failed { reason, message }) => {
+                    DataPlaneReadiness::Failed { reason, message }
+                }
+                None => DataPlaneReadiness::Pending {
+                    reason: "DataPlanePending".into(),
+                    message: "the trigger's dispatcher is not running yet".into(),
+                },
+            }
+        }
         other => DataPlaneReadiness::unavailable(other),
     })
 }

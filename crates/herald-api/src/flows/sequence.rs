@@ -203,7 +203,7 @@ mod tests {
         );
         assert_eq!(
             s.spec.channel_template.as_ref().map(|t| t.kind.as_str()),
-            Some("InMemoryChannel")
+            Some("DurableChannel")
         );
         let v = serde_json::to_value(&s.spec).unwrap_or_default();
         assert_eq!(v["steps"][1], json!({"uri": "http://b"}));

@@ -162,7 +162,8 @@ mod tests {
         let t = c.spec.channel_template.clone().unwrap_or_default();
         assert_eq!(
             (t.api_version.as_str(), t.kind.as_str()),
-            ("messaging.knative.dev/v1", "InMemoryChannel")
+            ("messaging.herald.dev/v1", "DurableChannel"),
+            "Herald is durable by default"
         );
         assert!(c.validate(&ctx()).is_empty());
     }

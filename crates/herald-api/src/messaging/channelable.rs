@@ -46,18 +46,25 @@ impl ChannelTemplateSpec {
     }
 }
 
-/// The built-in default channel: `messaging.knative.dev/v1 InMemoryChannel`.
+/// API version of Herald's durable channel template kind.
+pub const DURABLE_CHANNEL_API_VERSION: &str = "messaging.herald.dev/v1";
+/// Herald's durable channel: a channel template kind backed by Herald's segment log (events
+/// acknowledged only once fsync'd, kept across restarts). Knative defaults to the volatile
+/// InMemoryChannel; Herald defaults to this, as DESIGN.md's "durable by default".
+pub const DURABLE_CHANNEL_KIND: &str = "DurableChannel";
+
+/// The built-in default channel: `messaging.herald.dev/v1 DurableChannel`.
 pub fn builtin_channel_template() -> ChannelTemplateSpec {
     ChannelTemplateSpec {
-        api_version: "messaging.knative.dev/v1".into(),
-        kind: "InMemoryChannel".into(),
+        api_version: DURABLE_CHANNEL_API_VERSION.into(),
+        kind: DURABLE_CHANNEL_KIND.into(),
         spec: None,
     }
 }
 
 /// The default channel template for namespace `ns`: ConfigMap
 /// `knative-eventing/default-ch-webhook` key `default-ch-config` (`namespaceDefaults.<ns>`,
-/// else `clusterDefault`), else InMemoryChannel.
+/// else `clusterDefault`), else Herald's DurableChannel.
 pub fn default_channel_template(ctx: &Ctx, ns: &str) -> ChannelTemplateSpec {
     config_yaml(ctx, "default-ch-webhook", "default-ch-config")
         .as_ref()

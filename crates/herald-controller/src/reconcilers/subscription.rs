@@ -118,15 +118,14 @@ pub fn reconcile(s: &Subscription, view: &dyn View, env: &Env) -> Outcome<Subscr
     }
 
     let data_plane = remaining(set, &[CHANNEL_READY, REFERENCES_RESOLVED]);
-    mark_data_plane_of(
-        set,
-        c,
-        &data_plane,
-        DataPlaneKind::Channel,
+    // Ready only once the channel's dispatcher runs this generation of the Subscription.
+    let readiness = env.data_plane_at(
+        DataPlaneKind::Subscription,
         ns,
-        &s.spec.channel.name,
-        env,
+        s.name(),
+        s.metadata.generation.unwrap_or(0),
     );
+    mark_data_plane(set, c, &data_plane, &readiness, now);
     Outcome::status(st)
 }
 
