@@ -50,6 +50,8 @@ pub struct BrokerRuntime {
     pub router: Arc<crate::router::Router>,
     /// The Broker's address, the `knativeerrordest` of a failed reply.
     pub address: String,
+    /// The durable log's directory (None for a memory log).
+    pub dir: Option<std::path::PathBuf>,
     /// Brokers stamp `knativebrokerttl`/`knativearrivaltime`; Channels pass events unchanged
     /// (DP-25: a channel delivers attributes as received).
     pub admit: bool,

@@ -48,6 +48,7 @@ impl DataPlane {
                 client,
                 brokers: RwLock::new(HashMap::new()),
                 triggers: RwLock::new(HashMap::new()),
+                draining: Mutex::new(Vec::new()),
                 metrics: Metrics::default(),
                 shutdown,
             }),
@@ -85,8 +86,9 @@ impl DataPlane {
             gone.iter().filter_map(|k| brokers.remove(k)).collect()
         };
         for b in stale {
-            self.stop_broker(&b, plan).await;
+            self.start_drain(b);
         }
+        self.adopt_draining_logs(plan);
         let mut triggers = HashMap::new();
         for (key, bp) in &plan.brokers {
             let Some(runtime) = self.ensure_broker(key, bp) else {
@@ -97,7 +99,117 @@ impl DataPlane {
         if let Ok(mut t) = shared.triggers.write() {
             *t = triggers;
         }
+        let draining: Vec<_> = shared
+            .draining
+            .lock()
+            .map(|d| d.clone())
+            .unwrap_or_default();
+        for rt in draining {
+            if let Some(bp) = plan.brokers.get(&rt.key) {
+                self.apply_draining_triggers(&rt, bp);
+            }
+        }
         self.remove_orphan_logs(plan);
+    }
+
+    /// Turns a superseded runtime into a draining one (see `drain`): no more ingress, but its
+    /// dispatchers go on until every cursor reached the head.
+    fn start_drain(&self, rt: Arc<BrokerRuntime>) {
+        if let Some(dir) = &rt.dir
+            && let Err(e) = crate::drain::write_marker(dir, &rt.key)
+        {
+            tracing::error!(broker = %rt.key, "cannot mark {} as draining: {e}", dir.display());
+        }
+        tracing::info!(broker = %rt.key, uid = rt.uid, head = rt.log.head(), "draining the broker's previous log");
+        self.watch_drain(rt);
+    }
+
+    fn watch_drain(&self, rt: Arc<BrokerRuntime>) {
+        if let Ok(mut d) = self.shared.draining.lock() {
+            d.push(rt.clone());
+        }
+        let shared = self.shared.clone();
+        let done_rt = rt.clone();
+        tokio::spawn(crate::drain::watch(rt.clone(), rt.dir.clone(), move || {
+            if let Ok(mut d) = shared.draining.lock() {
+                d.retain(|x| !Arc::ptr_eq(x, &done_rt));
+            }
+        }));
+    }
+
+    /// Re-opens draining logs found on disk (Herald restarted during a drain).
+    fn adopt_draining_logs(&self, plan: &Plan) {
+        let root = self.shared.config.data_dir.join("brokers");
+        let Ok(entries) = std::fs::read_dir(&root) else {
+            return;
+        };
+        let open: HashSet<std::path::PathBuf> = self
+            .shared
+            .draining
+            .lock()
+            .map(|d| d.iter().filter_map(|r| r.dir.clone()).collect())
+            .unwrap_or_default();
+        for entry in entries.flatten() {
+            let dir = entry.path();
+            if open.contains(&dir) {
+                continue;
+            }
+            let Some(key) = crate::drain::read_marker(&dir) else {
+                continue;
+            };
+            let uid = entry.file_name().to_string_lossy().into_owned();
+            if plan
+                .brokers
+                .get(&key)
+                .is_some_and(|b| b.uid == uid && b.storage == Storage::Durable)
+            {
+                // The same log is active again (see ensure_broker).
+                continue;
+            }
+            let Some(log) = crate::drain::open(&dir, self.shared.config.segment_options()) else {
+                continue;
+            };
+            tracing::info!(broker = %key, uid, "resuming the drain of a previous log");
+            let rt = self.runtime(&key, &uid, Storage::Durable, log, Some(dir));
+            tokio::spawn(crate::router::run(self.shared.clone(), rt.clone()));
+            self.watch_drain(rt);
+        }
+    }
+
+    /// A draining log's dispatchers: the Triggers of the Broker of the same name that have a
+    /// cursor in it (Triggers created after the swap never wanted its events).
+    fn apply_draining_triggers(&self, rt: &Arc<BrokerRuntime>, bp: &BrokerPlan) {
+        let log = &rt.log;
+        for (name, _) in log.cursors() {
+            if !bp.known_trigger_uids.contains(&name) {
+                let _ = log.remove_cursor(&name);
+            }
+        }
+        let with_cursor: HashSet<String> = log.cursors().into_iter().map(|(n, _)| n).collect();
+        let Ok(mut dispatchers) = rt.dispatchers.lock() else {
+            return;
+        };
+        dispatchers.retain(|name, _| {
+            bp.triggers
+                .get(name)
+                .is_some_and(|t| with_cursor.contains(&t.uid))
+        });
+        for (name, tp) in &bp.triggers {
+            if !with_cursor.contains(&tp.uid) {
+                continue;
+            }
+            match dispatchers.get(name) {
+                Some(h) if h.plan().same_identity(tp) => h.update(tp.clone()),
+                _ => {
+                    dispatchers.insert(
+                        name.clone(),
+                        DispatcherHandle::start(self.shared.clone(), rt.clone(), tp.clone()),
+                    );
+                }
+            }
+        }
+        drop(dispatchers);
+        rt.router.rebuild_index();
     }
 
     fn ensure_broker(&self, key: &BrokerKey, bp: &BrokerPlan) -> Option<Arc<BrokerRuntime>> {
@@ -105,10 +217,31 @@ impl DataPlane {
         if let Some(b) = shared.broker(key) {
             return Some(b);
         }
-        let log: Arc<dyn ChannelLog> = match bp.storage {
-            Storage::Durable => {
-                let dir = shared.config.data_dir.join("brokers").join(&bp.uid);
-                match SegmentLog::open(&dir, shared.config.segment_options()) {
+        let dir = match bp.storage {
+            Storage::Durable => Some(shared.config.data_dir.join("brokers").join(&bp.uid)),
+            Storage::Memory => None,
+        };
+        // The same durable log draining (switched away and back): it becomes active again.
+        if let Some(d) = &dir {
+            let revived = shared.draining.lock().ok().and_then(|mut list| {
+                let i = list.iter().position(|r| r.dir.as_ref() == Some(d))?;
+                Some(list.remove(i))
+            });
+            if let Some(old) = revived {
+                old.router.cancel.cancel();
+                if let Ok(mut disp) = old.dispatchers.lock() {
+                    disp.clear();
+                }
+                // Its log stays open; a fresh runtime (router, dispatchers) takes it over.
+                crate::drain::remove_marker(d);
+                let rt = self.runtime(key, &bp.uid, bp.storage, old.log.clone(), dir.clone());
+                return Some(self.activate(rt));
+            }
+        }
+        let log: Arc<dyn ChannelLog> = match &dir {
+            Some(dir) => {
+                crate::drain::remove_marker(dir);
+                match SegmentLog::open(dir, shared.config.segment_options()) {
                     Ok(l) => l,
                     Err(e) => {
                         tracing::error!(broker = %key, "cannot open the broker's log in {}: {e}", dir.display());
@@ -116,17 +249,41 @@ impl DataPlane {
                     }
                 }
             }
-            Storage::Memory => MemoryLog::new(MemoryLogOptions {
+            None => MemoryLog::new(MemoryLogOptions {
                 max_records: shared.config.memory_log.max_records,
                 max_bytes: shared.config.memory_log.max_bytes,
             }),
         };
+        let runtime = self.runtime(key, &bp.uid, bp.storage, log, dir);
+        tracing::info!(broker = %key, storage = ?bp.storage, "broker ready");
+        Some(self.activate(runtime))
+    }
+
+    /// Makes a runtime the one the ingress and readiness see, and starts its router.
+    fn activate(&self, runtime: Arc<BrokerRuntime>) -> Arc<BrokerRuntime> {
+        if let Ok(mut brokers) = self.shared.brokers.write() {
+            brokers.insert(runtime.key.clone(), runtime.clone());
+        }
+        tokio::spawn(crate::router::run(self.shared.clone(), runtime.clone()));
+        runtime
+    }
+
+    fn runtime(
+        &self,
+        key: &BrokerKey,
+        uid: &str,
+        storage: Storage,
+        log: Arc<dyn ChannelLog>,
+        dir: Option<std::path::PathBuf>,
+    ) -> Arc<BrokerRuntime> {
+        let shared = &self.shared;
         let router = crate::router::Router::new(log.head(), shared.shutdown.child_token());
-        let runtime = Arc::new(BrokerRuntime {
+        Arc::new(BrokerRuntime {
             key: key.clone(),
-            uid: bp.uid.clone(),
-            storage: bp.storage,
+            uid: uid.to_string(),
+            storage,
             log,
+            dir,
             dispatchers: Mutex::new(HashMap::new()),
             router,
             address: match key.kind {
@@ -140,13 +297,7 @@ impl DataPlane {
                 ),
             },
             admit: key.kind == StreamKind::Broker,
-        });
-        if let Ok(mut brokers) = shared.brokers.write() {
-            brokers.insert(key.clone(), runtime.clone());
-        }
-        tokio::spawn(crate::router::run(shared.clone(), runtime.clone()));
-        tracing::info!(broker = %key, storage = ?bp.storage, "broker ready");
-        Some(runtime)
+        })
     }
 
     fn apply_triggers(
@@ -222,24 +373,6 @@ impl DataPlane {
         }
     }
 
-    async fn stop_broker(&self, b: &Arc<BrokerRuntime>, plan: &Plan) {
-        b.router.cancel.cancel();
-        if let Ok(mut d) = b.dispatchers.lock() {
-            d.clear();
-        }
-        if let Err(e) = b.log.close().await {
-            tracing::warn!(broker = %b.key, "closing the log: {e}");
-        }
-        let still_used = plan.brokers.values().any(|p| p.uid == b.uid);
-        if b.storage == Storage::Durable && !still_used {
-            let dir = self.shared.config.data_dir.join("brokers").join(&b.uid);
-            if let Err(e) = std::fs::remove_dir_all(&dir) {
-                tracing::warn!(broker = %b.key, "removing {}: {e}", dir.display());
-            }
-        }
-        tracing::info!(broker = %b.key, "broker removed");
-    }
-
     /// Log directories of Brokers that no longer exist (deleted while Herald was down).
     fn remove_orphan_logs(&self, plan: &Plan) {
         let dir = self.shared.config.data_dir.join("brokers");
@@ -250,7 +383,8 @@ impl DataPlane {
         for entry in entries.flatten() {
             let name = entry.file_name();
             let Some(name) = name.to_str() else { continue };
-            if !live.contains(name) {
+            // Draining logs are removed by their drain, once delivered.
+            if !live.contains(name) && crate::drain::read_marker(&entry.path()).is_none() {
                 tracing::info!("removing the log of a deleted broker ({name})");
                 let _ = std::fs::remove_dir_all(entry.path());
             }
@@ -312,7 +446,13 @@ impl DataPlane {
             Ok(mut b) => b.drain().map(|(_, v)| v).collect(),
             Err(_) => return,
         };
-        for b in brokers {
+        let draining: Vec<_> = self
+            .shared
+            .draining
+            .lock()
+            .map(|mut d| d.drain(..).collect())
+            .unwrap_or_default();
+        for b in brokers.into_iter().chain(draining) {
             b.router.cancel.cancel();
             if let Ok(mut d) = b.dispatchers.lock() {
                 d.clear();

@@ -451,7 +451,10 @@ async fn handle_reply(
         );
     }
     let headers = passthrough_headers(&resp.headers);
-    match broker
+    // Replies go to the Broker's current log, also while an old one drains.
+    let active = shared.broker(&broker.key);
+    let target: &BrokerRuntime = active.as_deref().unwrap_or(broker);
+    match target
         .publish(events, &headers, shared.config.default_ttl)
         .await
     {

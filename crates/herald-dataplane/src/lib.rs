@@ -7,6 +7,7 @@ pub mod broker;
 mod dataplane;
 pub mod delivery;
 mod dispatcher;
+mod drain;
 pub mod envelope;
 mod ingress;
 pub mod metrics;

@@ -84,6 +84,8 @@ pub struct Shared {
     pub triggers: RwLock<HashMap<(crate::plan::StreamKind, String, String), Applied>>,
     pub metrics: Metrics,
     pub shutdown: CancellationToken,
+    /// Superseded logs still delivering what they hold (see `drain`).
+    pub draining: std::sync::Mutex<Vec<Arc<BrokerRuntime>>>,
     /// Bounds concurrent ingress requests (`max_inflight_requests`).
     pub ingress_permits: Arc<tokio::sync::Semaphore>,
 }

@@ -167,21 +167,16 @@ impl Kind for Broker {
         errs
     }
 
+    /// The class is immutable, as in Knative. The channel (v1alpha1 `channelTemplateSpec`,
+    /// `spec.config`) may change: Knative forbids it because it would lose every buffered event;
+    /// Herald drains the old log into delivery first (docs/channels.md).
     fn validate_update(&self, old: &Self, _ctx: &Ctx) -> FieldErrors {
         let mut errs = FieldErrors::new();
-        for key in [CLASS_ANNOTATION, CHANNEL_TEMPLATE_ANNOTATION] {
-            check_immutable(
-                &mut errs,
-                &annotation_path(key),
-                &annotation(&old.metadata, key),
-                &annotation(&self.metadata, key),
-            );
-        }
         check_immutable(
             &mut errs,
-            "spec.config",
-            &old.spec.config,
-            &self.spec.config,
+            &annotation_path(CLASS_ANNOTATION),
+            &annotation(&old.metadata, CLASS_ANNOTATION),
+            &annotation(&self.metadata, CLASS_ANNOTATION),
         );
         errs
     }
@@ -411,12 +406,10 @@ mod tests {
         let new = broker(json!({"metadata": {"annotations": {CLASS_ANNOTATION: "B"}},
                                 "spec": {"delivery": {"retry": 2}}}));
         let errs = new.validate_update(&old, &ctx());
+        // The channel may change (Herald drains the old log); the class may not.
         assert_eq!(
             paths(&errs),
-            vec![
-                "metadata.annotations.eventing.knative.dev/broker.class",
-                "spec.config"
-            ]
+            vec!["metadata.annotations.eventing.knative.dev/broker.class"]
         );
         assert_eq!(errs.0[0].message, "Immutable fields changed (-old +new)");
         // Delivery is mutable.
