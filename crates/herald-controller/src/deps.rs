@@ -4,6 +4,7 @@
 
 use herald_api::Resource;
 use herald_store::EventType;
+use serde_json::Value;
 
 /// Kinds others send events to: a change to their address affects every destination holder.
 pub fn is_addressable(group: &str, kind: &str) -> bool {
@@ -44,6 +45,28 @@ pub fn affects(changed: &Resource, event: EventType, target: &Resource) -> bool 
     fan_out && has_references(target.group, target.kind)
 }
 
+/// The controllers of an object: `(group, kind, name)` of each ownerReference with
+/// `controller: true`. A change to a child (a flow's channel or subscription: created, status
+/// written, deleted) re-queues its controller, which aggregates the children's readiness and
+/// re-creates deleted ones. Owners live in the child's namespace.
+pub fn controllers(obj: &Value) -> Vec<(String, String, String)> {
+    obj.pointer("/metadata/ownerReferences")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter(|r| r.get("controller").and_then(Value::as_bool) == Some(true))
+        .filter_map(|r| {
+            let av = r.get("apiVersion")?.as_str()?;
+            let group = av.rsplit_once('/').map(|(g, _)| g).unwrap_or("");
+            Some((
+                group.to_string(),
+                r.get("kind")?.as_str()?.to_string(),
+                r.get("name")?.as_str()?.to_string(),
+            ))
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -70,5 +93,17 @@ mod tests {
         assert!(affects(ping, EventType::Added, trigger)); // dependency annotation
         assert!(!affects(broker, EventType::Modified, svc));
         assert!(!affects(ns, EventType::Added, trigger));
+    }
+
+    #[test]
+    fn controllers_of_a_child() {
+        let child = serde_json::json!({"metadata": {"ownerReferences": [
+            {"apiVersion": "flows.knative.dev/v1", "kind": "Sequence", "name": "s", "uid": "u", "controller": true},
+            {"apiVersion": "v1", "kind": "ConfigMap", "name": "c", "uid": "v"}]}});
+        assert_eq!(
+            controllers(&child),
+            vec![("flows.knative.dev".into(), "Sequence".into(), "s".into())]
+        );
+        assert!(controllers(&serde_json::json!({})).is_empty());
     }
 }

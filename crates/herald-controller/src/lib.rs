@@ -7,13 +7,14 @@
 //! |---|---|
 //! | Broker | `<ingress>/<namespace>/<name>` |
 //! | Channel, InMemoryChannel | `<ingress>/channels/<namespace>/<name>` |
-//! | Sequence, Parallel | `<ingress>/flows/<namespace>/<name>` (reserved; served once flows exist) |
+//! | Sequence, Parallel | the address of their first channel: `<ingress>/channels/<namespace>/<name>-kn-sequence-0`, `…/<name>-kn-parallel` |
 //! | core / serving Service | the `herald.dev/url` annotation (core `ExternalName`: `http://<externalName>[:<port>]`) |
 //!
 //! Until the data plane reports readiness ([`ControllerEnv::with_data_plane`]), data-plane
 //! conditions are False with reason `DataPlaneUnavailable` and sources' runtime conditions False
 //! with reason `NotImplemented`, so nothing claims `Ready=True` for behaviour that is not there.
 
+pub mod children;
 pub mod deps;
 pub mod env;
 pub mod queue;

@@ -11,6 +11,7 @@ use herald_store::{EventType, Store, StoreError, WatchEvent};
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
+use crate::children;
 use crate::deps;
 use crate::env::ControllerEnv;
 use crate::queue::{Key, WorkQueue};
@@ -171,6 +172,21 @@ impl Controller {
                 name: ev.name.clone(),
             });
         }
+        // A child changed: its controller aggregates the children's readiness (and re-creates
+        // a deleted child).
+        for (group, kind, name) in deps::controllers(&ev.object) {
+            let Some(owner) = self.registry.lookup_group_kind(&group, &kind) else {
+                continue;
+            };
+            let resource = owner.key();
+            if self.reconciler(&resource).is_some() {
+                queue.add(Key {
+                    resource,
+                    namespace: ev.namespace.clone(),
+                    name,
+                });
+            }
+        }
         for target in self.registry.resources() {
             if !deps::affects(changed, ev.type_, target) {
                 continue;
@@ -227,12 +243,22 @@ impl Controller {
         if let Some(e) = view.take_error() {
             return Processed::Retry(e);
         }
-        if !outcome.children.is_empty() {
-            tracing::debug!(
-                ?key,
-                n = outcome.children.len(),
-                "controller: child objects are not applied yet"
-            );
+        if !outcome.children.is_empty() || !children::child_resources(&key.resource).is_empty() {
+            match children::apply(&self.store, &obj, &key.resource, &outcome.children) {
+                Ok(report) => {
+                    if report.changed() {
+                        tracing::debug!(?key, ?report, "controller: children applied");
+                    }
+                    if !report.not_owned.is_empty() {
+                        tracing::warn!(
+                            ?key,
+                            not_owned = ?report.not_owned,
+                            "controller: child names taken by objects this one does not own"
+                        );
+                    }
+                }
+                Err(e) => return Processed::Retry(format!("applying children: {e}")),
+            }
         }
         // Kubernetes core kinds (Service) have no observedGeneration in their status.
         let knative = !key.resource.starts_with("core/");
