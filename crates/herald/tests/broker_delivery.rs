@@ -622,54 +622,43 @@ fn dp37_dp39_retryable_codes_get_retry_plus_one_attempts() {
     assert!(wrong.is_empty(), "attempt counts: {wrong:?}");
 }
 
-/// DP-39: linear backoff waits `delay·k` before retry k (k = 1..retry).
+/// DP-39: backoff before retry k (k = 1..retry) is `delay·k` (linear) or `delay·2^k`
+/// (exponential, Herald's documented choice). Both triggers get the same event.
 #[test]
-fn dp39_linear_backoff_timing() {
+fn dp39_backoff_timing() {
+    // (policy, status the subscriber answers, expected gaps in ms)
+    let cases = [
+        ("linear", 500, [200, 400, 600]),
+        ("exponential", 503, [400, 800, 1600]),
+    ];
     let sink = Sink::start();
-    sink.fallback("/lin", Reply::status(500));
     let h = Herald::start();
-    setup(
-        &h,
-        json!({}),
-        &[trigger(
-            "lin",
-            &sink.at("/lin"),
-            json!({"delivery": {"retry": 3, "backoffPolicy": "linear", "backoffDelay": "PT0.2S"}}),
-        )],
-    );
+    let triggers: Vec<Value> = cases
+        .iter()
+        .map(|(policy, status, _)| {
+            let path = format!("/{policy}");
+            sink.fallback(&path, Reply::status(*status));
+            trigger(
+                policy,
+                &sink.at(&path),
+                json!({"delivery": {"retry": 3, "backoffPolicy": policy, "backoffDelay": "PT0.2S"}}),
+            )
+        })
+        .collect();
+    setup(&h, json!({}), &triggers);
     let c = Client::new();
     assert_202(
-        &post_binary(&c, &broker_url(&h), "lin", "t", &[], b"{}"),
-        "lin",
+        &post_binary(&c, &broker_url(&h), "backoff", "t", &[], b"{}"),
+        "backoff",
     );
-    let got = sink.wait_for("/lin", 4, WAIT);
-    assert_gaps("linear", &got, &[200, 400, 600]);
-    sink.expect_no_more("/lin", 4, Duration::from_secs(1));
-}
-
-/// DP-39: exponential backoff waits `delay·2^k` before retry k (Herald's documented choice).
-#[test]
-fn dp39_exponential_backoff_timing() {
-    let sink = Sink::start();
-    sink.fallback("/exp", Reply::status(503));
-    let h = Herald::start();
-    setup(
-        &h,
-        json!({}),
-        &[trigger(
-            "exp",
-            &sink.at("/exp"),
-            json!({"delivery": {"retry": 3, "backoffPolicy": "exponential", "backoffDelay": "PT0.2S"}}),
-        )],
-    );
-    let c = Client::new();
-    assert_202(
-        &post_binary(&c, &broker_url(&h), "exp", "t", &[], b"{}"),
-        "exp",
-    );
-    let got = sink.wait_for("/exp", 4, WAIT);
-    assert_gaps("exponential", &got, &[400, 800, 1600]);
-    sink.expect_no_more("/exp", 4, Duration::from_secs(1));
+    for (policy, _, gaps) in cases {
+        let path = format!("/{policy}");
+        let got = sink.wait_for(&path, 4, WAIT);
+        assert_gaps(policy, &got, &gaps);
+    }
+    for (policy, _, _) in cases {
+        sink.expect_no_more(&format!("/{policy}"), 4, Duration::from_millis(500));
+    }
 }
 
 /// §3: a Broker without `delivery` is defaulted to retry 10, exponential, PT0.2S, which its
