@@ -192,6 +192,16 @@ pub fn apply(
             }
         }
     }
+    // The parent may have been deleted while this reconcile ran: its owner cascade removed
+    // the children that existed then, but not those created above. Checking after creating
+    // covers every interleaving: then nothing is desired and every owned child goes.
+    let name = str_at(parent, "/metadata/name");
+    let parent_alive = store
+        .get(parent_resource, ns, name)?
+        .is_some_and(|p| str_at(&p, "/metadata/uid") == uid);
+    if !parent_alive {
+        desired_keys.clear();
+    }
     let mut resources: BTreeSet<&str> = child_resources(parent_resource).iter().copied().collect();
     resources.extend(children.iter().map(|c| c.resource.as_str()));
     for resource in resources {
@@ -244,6 +254,26 @@ mod tests {
                              "ownerReferences": [controller_ref("flows.knative.dev/v1", "Sequence", "seq", uid)]},
                 "spec": spec}),
         }
+    }
+
+    /// A reconcile that read its parent just before the parent was deleted must not leave the
+    /// children it creates behind (the owner cascade ran before they existed).
+    #[test]
+    fn children_of_a_parent_deleted_meanwhile_are_removed() -> Result<(), Box<dyn std::error::Error>>
+    {
+        let dir = tempfile::tempdir()?;
+        let store = Store::open(dir.path())?;
+        let p = parent(&store)?;
+        let uid = str_at(&p, "/metadata/uid").to_string();
+        store.delete(SEQS, "default", "seq", None, None)?;
+        let want = vec![
+            child(CHANNELS, "seq-kn-sequence-0", &uid, json!({})),
+            child(SUBSCRIPTIONS, "seq-kn-sequence-0", &uid, json!({})),
+        ];
+        apply(&store, &p, SEQS, &want)?;
+        assert!(store.list(CHANNELS, Some("default"))?.0.is_empty());
+        assert!(store.list(SUBSCRIPTIONS, Some("default"))?.0.is_empty());
+        Ok(())
     }
 
     #[test]
