@@ -35,7 +35,7 @@ fn counts(sink: &Sink, path: &str) -> BTreeMap<String, usize> {
 #[test]
 fn slow_trigger_lags_and_rejoins_without_loss_or_duplicates() {
     let sink = Sink::start();
-    sink.fallback("/slow", Reply::status(202).delay(Duration::from_millis(4)));
+    sink.fallback("/slow", Reply::status(202).delay(Duration::from_millis(10)));
     let h = Herald::start();
     let mut slow = trigger("slow", &sink.at("/slow"), json!({}));
     slow["metadata"]["annotations"] = json!({"herald.dev/delivery.concurrency": "1"});
