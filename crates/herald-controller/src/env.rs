@@ -14,8 +14,6 @@ pub enum DataPlaneKind {
     Broker,
     /// A Channel or InMemoryChannel and its dispatcher.
     Channel,
-    /// A Sequence or Parallel (their channels and subscriptions).
-    Flow,
     /// A Trigger's dispatcher (readiness is per generation: see [`DataPlaneReadiness::Applied`]).
     Trigger,
     /// A Subscription's dispatcher (per generation, like a Trigger).
@@ -45,7 +43,6 @@ impl DataPlaneReadiness {
         let what = match kind {
             DataPlaneKind::Broker => "broker",
             DataPlaneKind::Channel => "channel",
-            DataPlaneKind::Flow => "flow",
             DataPlaneKind::Trigger => "trigger",
             DataPlaneKind::Subscription => "subscription",
         };

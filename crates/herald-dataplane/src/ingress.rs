@@ -65,8 +65,6 @@ fn route(path: &str) -> Route<'_> {
         ["_herald", "tail", ns, name] => Route::Tail(ns, name),
         ["_herald", ..] => Route::NotFound,
         ["channels", ns, name] if !ns.is_empty() && !name.is_empty() => Route::Channel(ns, name),
-        // Flow addresses are served once flows land.
-        ["flows", _, _] => Route::NotFound,
         [ns, name] if !ns.is_empty() && !name.is_empty() => Route::Broker(ns, name),
         _ => Route::Malformed,
     }
@@ -306,7 +304,7 @@ mod tests {
             ("/a/b/c", Route::Malformed),
             ("/default/", Route::Malformed),
             ("/channels/ns/c", Route::Channel("ns", "c")),
-            ("/flows/ns/c", Route::NotFound),
+            ("/flows/ns/c", Route::Malformed),
             ("/_herald/metrics", Route::Metrics),
             ("/_herald/tail/ns/b", Route::Tail("ns", "b")),
             ("/_herald/other", Route::NotFound),

@@ -189,11 +189,12 @@ fn readiness(dp: herald_dataplane::DataPlane) -> herald_controller::DataPlaneSta
             message: "the channel's log is not open yet".into(),
         },
         DataPlaneKind::Trigger | DataPlaneKind::Subscription => {
-            match if kind == DataPlaneKind::Trigger {
-                dp.trigger_status(ns, name)
+            let (applied, what) = if kind == DataPlaneKind::Trigger {
+                (dp.trigger_status(ns, name), "trigger")
             } else {
-                dp.subscription_status(ns, name)
-            } {
+                (dp.subscription_status(ns, name), "subscription")
+            };
+            match applied {
                 Some(herald_dataplane::Applied::Ready { generation }) => {
                     DataPlaneReadiness::Applied { generation }
                 }
@@ -202,11 +203,10 @@ fn readiness(dp: herald_dataplane::DataPlane) -> herald_controller::DataPlaneSta
                 }
                 None => DataPlaneReadiness::Pending {
                     reason: "DataPlanePending".into(),
-                    message: "the trigger's dispatcher is not running yet".into(),
+                    message: format!("the {what}'s dispatcher is not running yet"),
                 },
             }
         }
-        other => DataPlaneReadiness::unavailable(other),
     })
 }
 
