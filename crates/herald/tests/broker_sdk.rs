@@ -13,12 +13,10 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use common::Herald;
+use common::broker::{READY, WAIT, apply, trigger};
 use common::sink::{Received, Sink};
 use serde_json::{Value, json};
 
-/// The Ready condition's status, as kubectl's jsonpath prints it.
-const READY: &str = "{.status.conditions[?(@.type==\"Ready\")].status}";
-const WAIT: Duration = Duration::from_secs(10);
 
 fn python() -> String {
     std::env::var("HERALD_TEST_PYTHON").unwrap_or_else(|_| {
@@ -76,30 +74,6 @@ fn sdk_parse(r: &Received) -> Value {
         &[],
         &json!({"headers": headers, "body_b64": body}),
     )
-}
-
-fn apply(h: &Herald, objects: &[Value]) {
-    let docs: Vec<String> = objects.iter().map(Value::to_string).collect();
-    let out = h.kubectl_stdin(&["apply", "-f", "-"], Some(&docs.join("\n---\n")));
-    assert!(
-        out.status.success(),
-        "kubectl apply failed: {}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr),
-    );
-}
-
-fn trigger(name: &str, uri: &str, spec: Value) -> Value {
-    let mut s = json!({"broker": "default", "subscriber": {"uri": uri}});
-    if let (Some(s), Value::Object(extra)) = (s.as_object_mut(), spec) {
-        s.extend(extra);
-    }
-    json!({
-        "apiVersion": "eventing.knative.dev/v1",
-        "kind": "Trigger",
-        "metadata": {"name": name},
-        "spec": s,
-    })
 }
 
 /// Sent with the SDK, delivered binary and structured, read back with the SDK: identical
