@@ -156,35 +156,38 @@ impl Parser<'_> {
     }
 
     fn additive(&mut self) -> Result<P, ParseError> {
-        let (mut left, mut depth) = self.multiplicative()?;
-        loop {
-            let t = self.peek().clone();
-            let (name, op) = match t.tok {
-                Tok::Plus => ("'+'", ArithOp::Add),
-                Tok::Minus => ("'-'", ArithOp::Sub),
-                _ => return Ok((left, depth)),
-            };
-            self.bump();
-            self.after = Some(name.to_owned());
-            let (right, rd) = self.multiplicative()?;
-            depth = self.deeper(depth.max(rd), t.at)?;
-            left = Node::Arith(op, Box::new(left), Box::new(right));
-        }
+        self.arithmetic(Self::multiplicative, |tok| match tok {
+            Tok::Plus => Some(("'+'", ArithOp::Add)),
+            Tok::Minus => Some(("'-'", ArithOp::Sub)),
+            _ => None,
+        })
     }
 
     fn multiplicative(&mut self) -> Result<P, ParseError> {
-        let (mut left, mut depth) = self.postfix()?;
+        self.arithmetic(Self::postfix, |tok| match tok {
+            Tok::Star => Some(("'*'", ArithOp::Mul)),
+            Tok::Slash => Some(("'/'", ArithOp::Div)),
+            Tok::Percent => Some(("'%'", ArithOp::Rem)),
+            _ => None,
+        })
+    }
+
+    /// One left-associative arithmetic precedence level: operands parsed by `operand`,
+    /// operators recognised by `op`.
+    fn arithmetic(
+        &mut self,
+        operand: fn(&mut Self) -> Result<P, ParseError>,
+        op: fn(&Tok) -> Option<(&'static str, ArithOp)>,
+    ) -> Result<P, ParseError> {
+        let (mut left, mut depth) = operand(self)?;
         loop {
             let t = self.peek().clone();
-            let (name, op) = match t.tok {
-                Tok::Star => ("'*'", ArithOp::Mul),
-                Tok::Slash => ("'/'", ArithOp::Div),
-                Tok::Percent => ("'%'", ArithOp::Rem),
-                _ => return Ok((left, depth)),
+            let Some((name, op)) = op(&t.tok) else {
+                return Ok((left, depth));
             };
             self.bump();
             self.after = Some(name.to_owned());
-            let (right, rd) = self.postfix()?;
+            let (right, rd) = operand(self)?;
             depth = self.deeper(depth.max(rd), t.at)?;
             left = Node::Arith(op, Box::new(left), Box::new(right));
         }
