@@ -20,13 +20,10 @@ use crate::delivery::{self, Format, Verdict};
 use crate::envelope::{Envelope, passthrough_headers};
 use crate::metrics::{add, inc};
 use crate::plan::{ReplyTo, TriggerPlan};
-use crate::router::{Item, Slot};
+use crate::router::{Item, READ_BATCH, READ_BYTES, Slot};
 use crate::sender::{self, Request, Response};
 use crate::shared::Shared;
 
-/// Records read from the log per batch while lagging.
-const READ_BATCH: usize = 256;
-const READ_BYTES: usize = 4 * 1024 * 1024;
 /// Bytes of an error response kept in `knativeerrordata` (before base64), per DESIGN.md.
 const ERROR_DATA_BYTES: usize = 1024;
 /// How often an idle Trigger moves its cursor up to the router's position (so retention can

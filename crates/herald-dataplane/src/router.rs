@@ -24,8 +24,10 @@ use crate::shared::Shared;
 
 /// Events queued per Trigger before it is switched to reading the log itself.
 pub const QUEUE: usize = 256;
-const READ_BATCH: usize = 256;
-const READ_BYTES: usize = 4 * 1024 * 1024;
+/// Records (and at most these bytes) read from the log per batch, by the router and by lagging
+/// dispatchers.
+pub const READ_BATCH: usize = 256;
+pub const READ_BYTES: usize = 4 * 1024 * 1024;
 
 /// An event routed to a Trigger: its log offset and the decoded envelope (shared).
 pub type Item = (u64, Arc<Envelope>);

@@ -13,6 +13,7 @@ use crate::admit::TTL_EXTENSION;
 use crate::dataplane::DataPlane;
 use crate::envelope::Envelope;
 use crate::plan::BrokerKey;
+use crate::router::{READ_BATCH, READ_BYTES};
 
 pub async fn tail(dp: &DataPlane, key: BrokerKey) -> Response {
     let Some(broker) = dp.shared.broker(&key) else {
@@ -42,7 +43,7 @@ pub async fn tail(dp: &DataPlane, key: BrokerKey) -> Response {
                 }
                 continue;
             }
-            let records = match log.read(next, 256, 4 * 1024 * 1024) {
+            let records = match log.read(next, READ_BATCH, READ_BYTES) {
                 Ok(r) if !r.is_empty() => r,
                 Ok(_) => {
                     next = head;
