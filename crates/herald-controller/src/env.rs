@@ -18,6 +18,8 @@ pub enum DataPlaneKind {
     Trigger,
     /// A Subscription's dispatcher (per generation, like a Trigger).
     Subscription,
+    /// A source's runtime, by storage kind name (`PingSource`…; per generation).
+    Source(&'static str),
 }
 
 /// What the data plane reports for one object (it applied the Plan containing it, or not).
@@ -45,6 +47,7 @@ impl DataPlaneReadiness {
             DataPlaneKind::Channel => "channel",
             DataPlaneKind::Trigger => "trigger",
             DataPlaneKind::Subscription => "subscription",
+            DataPlaneKind::Source(kind) => kind,
         };
         DataPlaneReadiness::Failed {
             reason: DATA_PLANE_UNAVAILABLE.to_string(),

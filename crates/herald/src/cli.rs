@@ -168,6 +168,9 @@ pub struct ServeArgs {
     /// Skip fsync in broker logs. Benchmarks only: a 202 then no longer survives a crash.
     #[arg(long, hide = true)]
     pub unsafe_no_fsync: bool,
+    /// A kubeconfig whose cluster ApiServerSources watch instead of Herald's own API.
+    #[arg(long, env = "HERALD_SOURCE_KUBECONFIG")]
+    pub source_kubeconfig: Option<PathBuf>,
 }
 
 /// How to reach a running Herald.

@@ -9,6 +9,7 @@ mod kubeconfig;
 mod manifest;
 mod plan;
 mod serve;
+mod source_plan;
 mod tls;
 
 use clap::Parser;

@@ -77,13 +77,42 @@ pub async fn run(args: ServeArgs) -> Result<()> {
     dp_config.fsync = !args.unsafe_no_fsync;
     dp_config.max_inflight_requests = args.max_inflight_requests.max(1);
     let data_plane = herald_dataplane::DataPlane::new(dp_config, shutdown.clone())?;
+    let ca_pem = match tls.as_ref().and_then(|t| t.ca.as_ref()) {
+        Some(p) => {
+            Some(std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?)
+        }
+        None => None,
+    };
+    let sources = herald_sources::Sources::new(
+        herald_sources::SourcesConfig {
+            ingress_base_url: ingress_url.clone(),
+            data_dir: args.data_dir.clone(),
+            api: herald_sources::ApiAccess {
+                url: api_url.clone(),
+                token: token.clone(),
+                ca_pem: ca_pem.clone(),
+                kubeconfig: args.source_kubeconfig.clone(),
+            },
+            client: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .context("building the sources' HTTP client")?,
+        },
+        shutdown.clone(),
+    );
     let controller = herald_controller::Controller::new(
         store.clone(),
         registry.clone(),
         herald_controller::ControllerEnv::new(ingress_url.clone(), api_url.clone())
-            .with_data_plane(readiness(data_plane.clone())),
+            .with_data_plane(readiness(data_plane.clone(), sources.clone())),
     );
     let requeue = controller.requeue();
+    {
+        let requeue = requeue.clone();
+        sources.on_status_change(move |kind| {
+            requeue.kind(crate::source_plan::SOURCES_GROUP, kind.name())
+        });
+    }
 
     let api_task = match &tls {
         Some(files) => {
@@ -93,12 +122,6 @@ pub async fn run(args: ServeArgs) -> Result<()> {
         None => tokio::spawn(serve_until(api_listener, api, shutdown.clone())),
     };
     let kubeconfig_file = kubeconfig::kubeconfig_path(&args.data_dir);
-    let ca_pem = match tls.as_ref().and_then(|t| t.ca.as_ref()) {
-        Some(p) => {
-            Some(std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?)
-        }
-        None => None,
-    };
     let connect_host = if api_addr.ip().is_unspecified() {
         "127.0.0.1".to_string()
     } else {
@@ -119,13 +142,20 @@ pub async fn run(args: ServeArgs) -> Result<()> {
     )?;
     let ingress_task = tokio::spawn(serve_until(
         ingress_listener,
-        data_plane.router(),
+        data_plane.router().merge(sources.router()),
         shutdown.clone(),
     ));
     let plan_task = tokio::spawn(crate::plan::run(
         store.clone(),
         registry.clone(),
         data_plane.clone(),
+        requeue.clone(),
+        shutdown.clone(),
+    ));
+    let sources_task = tokio::spawn(crate::source_plan::run(
+        store.clone(),
+        registry.clone(),
+        sources.clone(),
         requeue,
         shutdown.clone(),
     ));
@@ -155,6 +185,8 @@ pub async fn run(args: ServeArgs) -> Result<()> {
     }
     let _ = controller_task.await;
     let _ = plan_task.await;
+    let _ = sources_task.await;
+    sources.close().await;
     data_plane.close().await;
     Ok(())
 }
@@ -174,10 +206,32 @@ where
         .await
 }
 
-/// Reports what the data plane applied as the controller's readiness.
-fn readiness(dp: herald_dataplane::DataPlane) -> herald_controller::DataPlaneStatus {
+/// Reports what the data plane and the source runtime applied as the controller's readiness.
+fn readiness(
+    dp: herald_dataplane::DataPlane,
+    sources: herald_sources::Sources,
+) -> herald_controller::DataPlaneStatus {
     use herald_controller::{DataPlaneKind, DataPlaneReadiness};
+    use herald_sources::{SourceKind, SourceStatus};
     Arc::new(move |kind, ns, name| match kind {
+        DataPlaneKind::Source(k) => {
+            let status = SourceKind::from_name(k).and_then(|k| sources.status(k, ns, name));
+            match status {
+                Some((generation, SourceStatus::Ready)) => {
+                    DataPlaneReadiness::Applied { generation }
+                }
+                Some((_, SourceStatus::Pending { reason, message })) => {
+                    DataPlaneReadiness::Pending { reason, message }
+                }
+                Some((_, SourceStatus::Failed { reason, message })) => {
+                    DataPlaneReadiness::Failed { reason, message }
+                }
+                None => DataPlaneReadiness::Pending {
+                    reason: "SourcePending".into(),
+                    message: format!("the {k} is not running yet"),
+                },
+            }
+        }
         DataPlaneKind::Broker if dp.broker_ready(ns, name) => DataPlaneReadiness::Ready,
         DataPlaneKind::Broker => DataPlaneReadiness::Pending {
             reason: "DataPlanePending".into(),

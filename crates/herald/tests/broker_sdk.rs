@@ -17,7 +17,6 @@ use common::broker::{READY, WAIT, apply, trigger};
 use common::sink::{Received, Sink};
 use serde_json::{Value, json};
 
-
 fn python() -> String {
     std::env::var("HERALD_TEST_PYTHON").unwrap_or_else(|_| {
         panic!(

@@ -123,6 +123,14 @@ pub struct GitHubSourceStatus {
         skip_serializing_if = "String::is_empty"
     )]
     pub webhook_id_key: String,
+    /// Herald: the URL of the webhook endpoint Herald serves for this source (register it in
+    /// the repository's webhook settings).
+    #[serde(
+        default,
+        rename = "webhookUrl",
+        skip_serializing_if = "String::is_empty"
+    )]
+    pub webhook_url: String,
 }
 
 pub type GitHubSource = Object<GitHubSourceSpec, GitHubSourceStatus>;

@@ -91,6 +91,14 @@ pub struct GitLabSourceStatus {
     /// WebhookID of the project hook registered with GitLab.
     #[serde(default, rename = "webhookID", skip_serializing_if = "Option::is_none")]
     pub webhook_id: Option<i64>,
+    /// Herald: the URL of the webhook endpoint Herald serves for this source (register it in
+    /// the project's webhook settings).
+    #[serde(
+        default,
+        rename = "webhookUrl",
+        skip_serializing_if = "String::is_empty"
+    )]
+    pub webhook_url: String,
 }
 
 pub type GitLabSource = Object<GitLabSourceSpec, GitLabSourceStatus>;

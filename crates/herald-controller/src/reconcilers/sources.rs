@@ -1,6 +1,7 @@
 //! Sources: the sink resolved into `status.sinkUri`, the CloudEvent attributes each source emits
 //! in `status.ceAttributes` (reference §7; the source-duck EventType registry reads them), and the
-//! runtime conditions False `NotImplemented` until the source runtimes exist — never Ready.
+//! runtime conditions from the source runtime's per-generation readiness. Kinds without a runtime
+//! in this build keep those conditions False `NotImplemented` — never Ready.
 
 use herald_api::conditions::ConditionSet;
 use herald_api::meta::{CloudEventAttributes, Destination, SourceStatus};
@@ -11,7 +12,7 @@ use std::collections::BTreeMap;
 
 use super::common::*;
 use super::{Outcome, ReconcileError};
-use crate::env::Env;
+use crate::env::{DataPlaneKind, Env};
 use crate::view::View;
 
 pub const SINK_PROVIDED: &str = "SinkProvided";
@@ -23,6 +24,10 @@ pub struct SourceKind {
     pub sink_condition: &'static str,
     pub ce_attributes:
         fn(spec: &Value, namespace: &str, name: &str, env: &Env) -> Vec<CloudEventAttributes>,
+    /// Whether this build runs the source (its runtime reports readiness).
+    pub runtime: bool,
+    /// Resource name of a webhook source: its endpoint URL goes into `status.webhookUrl`.
+    pub webhook: Option<&'static str>,
 }
 
 const DEPLOYED_SINK: ConditionSet = ConditionSet::new(&["Deployed", SINK_PROVIDED]);
@@ -32,12 +37,16 @@ pub const PING: SourceKind = SourceKind {
     conditions: herald_api::sources::ping::CONDITIONS,
     sink_condition: SINK_PROVIDED,
     ce_attributes: ping,
+    runtime: true,
+    webhook: None,
 };
 pub const API_SERVER: SourceKind = SourceKind {
     kind: "ApiServerSource",
     conditions: herald_api::sources::apiserver::CONDITIONS,
     sink_condition: SINK_PROVIDED,
     ce_attributes: api_server,
+    runtime: true,
+    webhook: None,
 };
 /// Knative runs a ContainerSource as a Deployment plus a SinkBinding; the SinkBinding's
 /// readiness is the sink's resolution.
@@ -46,42 +55,56 @@ pub const CONTAINER: SourceKind = SourceKind {
     conditions: herald_api::sources::container::CONDITIONS,
     sink_condition: "SinkBindingReady",
     ce_attributes: none,
+    runtime: true,
+    webhook: None,
 };
 pub const SINK_BINDING: SourceKind = SourceKind {
     kind: "SinkBinding",
     conditions: herald_api::sources::sinkbinding::CONDITIONS,
     sink_condition: SINK_PROVIDED,
     ce_attributes: none,
+    runtime: true,
+    webhook: None,
 };
 pub const KAFKA: SourceKind = SourceKind {
     kind: "KafkaSource",
     conditions: herald_api::sources::kafka::CONDITIONS,
     sink_condition: SINK_PROVIDED,
     ce_attributes: kafka,
+    runtime: false,
+    webhook: None,
 };
 pub const GITHUB: SourceKind = SourceKind {
     kind: "GitHubSource",
     conditions: herald_api::sources::github::CONDITIONS,
     sink_condition: SINK_PROVIDED,
     ce_attributes: github,
+    runtime: true,
+    webhook: Some("githubsources"),
 };
 pub const GITLAB: SourceKind = SourceKind {
     kind: "GitLabSource",
     conditions: herald_api::sources::gitlab::CONDITIONS,
     sink_condition: SINK_PROVIDED,
     ce_attributes: gitlab,
+    runtime: true,
+    webhook: Some("gitlabsources"),
 };
 pub const GCP_PUBSUB: SourceKind = SourceKind {
     kind: "GcpPubSubSource",
     conditions: DEPLOYED_SINK,
     sink_condition: SINK_PROVIDED,
     ce_attributes: gcp_pubsub,
+    runtime: false,
+    webhook: None,
 };
 pub const AWS_SQS: SourceKind = SourceKind {
     kind: "AwsSqsSource",
     conditions: DEPLOYED_SINK,
     sink_condition: SINK_PROVIDED,
     ce_attributes: aws_sqs,
+    runtime: false,
+    webhook: None,
 };
 
 /// The source kinds with a reconciler.
@@ -141,8 +164,22 @@ pub fn reconcile(
     st.sink_audience = resolved.and_then(|r| r.audience);
     st.ce_attributes = (k.ce_attributes)(&s.spec, ns, name, env);
 
-    for cond in remaining(set, &[k.sink_condition]) {
-        mark_not_implemented(set, c, cond, k.kind, now);
+    if let Some(plural) = k.webhook {
+        any.extra.insert(
+            "webhookUrl".into(),
+            Value::String(env.ingress_url(&["sources", ns, plural, name])),
+        );
+    }
+    let c = &mut any.source.status.conditions;
+    let runtime_conds = remaining(set, &[k.sink_condition]);
+    if k.runtime {
+        let generation = s.metadata.generation.unwrap_or(0);
+        let readiness = env.data_plane_at(DataPlaneKind::Source(k.kind), ns, name, generation);
+        mark_data_plane(set, c, &runtime_conds, &readiness, now);
+    } else {
+        for cond in runtime_conds {
+            mark_not_implemented(set, c, cond, k.kind, now);
+        }
     }
     Outcome::status(any)
 }
@@ -323,8 +360,8 @@ mod tests {
                 ),
                 &[
                     ("SinkProvided", "True", ""),
-                    ("Deployed", "False", "NotImplemented"),
-                    ("Ready", "False", "NotImplemented"),
+                    ("Deployed", "False", "DataPlaneUnavailable"),
+                    ("Ready", "False", "DataPlaneUnavailable"),
                 ],
                 Some("http://in/ns/b"),
                 json!([{"type": "dev.knative.sources.ping", "source": "/apis/v1/namespaces/ns/pingsources/s"}]),
@@ -342,7 +379,7 @@ mod tests {
             (
                 "apiserver reference mode",
                 source("ApiServerSource", json!({"sink": {"uri": "http://x"}})),
-                &[("SufficientPermissions", "False", "NotImplemented")],
+                &[("SufficientPermissions", "False", "DataPlaneUnavailable")],
                 Some("http://x"),
                 json!([
                     {"type": "dev.knative.apiserver.ref.add", "source": "http://api"},
@@ -418,7 +455,7 @@ mod tests {
                 source("ContainerSource", json!({"sink": {"uri": "http://x"}})),
                 &[
                     ("SinkBindingReady", "True", ""),
-                    ("ReceiveAdapterReady", "False", "NotImplemented"),
+                    ("ReceiveAdapterReady", "False", "DataPlaneUnavailable"),
                 ],
                 Some("http://x"),
                 Value::Null,
@@ -470,7 +507,7 @@ mod tests {
         .unwrap_or_default();
         assert_eq!(
             st["conditions"][0]["message"],
-            "PingSource event delivery is not available in this build yet"
+            "Herald's PingSource data plane is not available in this build"
         );
     }
 }

@@ -1,0 +1,9 @@
+//! Not implemented yet.
+
+use crate::runtime::SourceContext;
+
+/// Runs the source until `ctx.cancel` fires.
+pub async fn run(ctx: SourceContext) {
+    ctx.failed("NotImplemented", "this source kind has no runtime yet");
+    ctx.cancel.cancelled().await;
+}

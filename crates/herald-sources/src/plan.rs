@@ -1,0 +1,111 @@
+//! What the source runtime is told to run: one [`SourcePlan`] per source object, with the sink
+//! already resolved (the reconciler's `status.sinkUri`) and secrets already read.
+
+use std::collections::BTreeMap;
+
+use serde_json::Value;
+
+/// The source kinds with a runtime in this crate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum SourceKind {
+    Ping,
+    ApiServer,
+    Container,
+    SinkBinding,
+    GitHub,
+    GitLab,
+}
+
+impl SourceKind {
+    pub const ALL: [SourceKind; 6] = [
+        SourceKind::Ping,
+        SourceKind::ApiServer,
+        SourceKind::Container,
+        SourceKind::SinkBinding,
+        SourceKind::GitHub,
+        SourceKind::GitLab,
+    ];
+
+    /// The storage kind name (`PingSource`…).
+    pub fn name(self) -> &'static str {
+        match self {
+            SourceKind::Ping => "PingSource",
+            SourceKind::ApiServer => "ApiServerSource",
+            SourceKind::Container => "ContainerSource",
+            SourceKind::SinkBinding => "SinkBinding",
+            SourceKind::GitHub => "GitHubSource",
+            SourceKind::GitLab => "GitLabSource",
+        }
+    }
+
+    /// The resource (plural) name, as in URLs.
+    pub fn plural(self) -> &'static str {
+        match self {
+            SourceKind::Ping => "pingsources",
+            SourceKind::ApiServer => "apiserversources",
+            SourceKind::Container => "containersources",
+            SourceKind::SinkBinding => "sinkbindings",
+            SourceKind::GitHub => "githubsources",
+            SourceKind::GitLab => "gitlabsources",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<SourceKind> {
+        SourceKind::ALL.into_iter().find(|k| k.name() == name)
+    }
+
+    pub fn from_plural(plural: &str) -> Option<SourceKind> {
+        SourceKind::ALL.into_iter().find(|k| k.plural() == plural)
+    }
+}
+
+/// Identifies one source object.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SourceKey {
+    pub kind: SourceKind,
+    pub namespace: String,
+    pub name: String,
+}
+
+impl SourceKey {
+    pub fn new(kind: SourceKind, namespace: impl Into<String>, name: impl Into<String>) -> Self {
+        SourceKey {
+            kind,
+            namespace: namespace.into(),
+            name: name.into(),
+        }
+    }
+}
+
+impl std::fmt::Display for SourceKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}/{}", self.kind.plural(), self.namespace, self.name)
+    }
+}
+
+/// Where a source's events go: the resolved `status.sinkUri` (and its CA certificates).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct SinkTarget {
+    pub uri: String,
+    pub ca_certs: Option<String>,
+    pub audience: Option<String>,
+}
+
+/// One source to run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SourcePlan {
+    pub key: SourceKey,
+    pub uid: String,
+    /// `metadata.generation`: readiness is reported per generation.
+    pub generation: i64,
+    /// The resolved sink; `None` while it does not resolve (the source then emits nothing and is
+    /// not Ready).
+    pub sink: Option<SinkTarget>,
+    /// `spec.ceOverrides.extensions`, added to every event (DP-57).
+    pub ce_overrides: BTreeMap<String, String>,
+    /// The source's spec in storage form (the kind's module reads its own fields).
+    pub spec: Value,
+    /// Secret values referenced by the spec: JSON pointer of the object holding `secretKeyRef`
+    /// (e.g. `/secretToken`) → the value. A missing entry means the Secret or key is absent.
+    pub secrets: BTreeMap<String, String>,
+}
