@@ -165,7 +165,8 @@ pub async fn run(
             let s = store.get(&secrets_key, ns, name).ok().flatten()?;
             secret_value(&s, key)
         };
-        sources.apply(build(&objects, &lookup));
+        let plans = build(&objects, &lookup);
+        sources.apply(plans);
         // Runtimes report readiness asynchronously; re-reconcile now and once they had a moment.
         for (k, _) in &kinds {
             requeue.kind(SOURCES_GROUP, k.name());

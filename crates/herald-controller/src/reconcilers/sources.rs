@@ -134,6 +134,18 @@ pub struct AnySourceStatus {
     pub extra: BTreeMap<String, Value>,
 }
 
+/// The `SourceStatus` duck's own fields (everything else in a source's status is kind-specific).
+const DUCK_STATUS_FIELDS: &[&str] = &[
+    "conditions",
+    "observedGeneration",
+    "annotations",
+    "sinkUri",
+    "sinkCACerts",
+    "sinkAudience",
+    "ceAttributes",
+    "auth",
+];
+
 /// A source in storage form; only `spec.sink` and the attribute-bearing fields are read.
 pub type Source = Object<Value, AnySourceStatus>;
 
@@ -145,6 +157,9 @@ pub fn reconcile(
 ) -> Outcome<AnySourceStatus> {
     let (ns, name, now) = (s.namespace(), s.name(), env.now.as_str());
     let mut any = s.status.clone().unwrap_or_default();
+    // serde hands a flattened map every key, the duck fields too: left there they would be
+    // serialized after (and win over) the freshly computed ones.
+    any.extra.retain(|k, _| !DUCK_STATUS_FIELDS.contains(&k.as_str()));
     let st = &mut any.source;
     let set = &k.conditions;
     let c = &mut st.status.conditions;
@@ -498,6 +513,16 @@ mod tests {
                 assert_eq!(st["namespaces"], json!(["ns"]), "{name}");
             }
         }
+        // A changed runtime readiness and sink replace the stored status (flattened duck fields
+        // must not shadow the new ones).
+        let mut stale = source("ContainerSource", json!({"sink": {"uri": "http://new"}}));
+        stale["status"] = json!({"sinkUri": "http://old", "conditions": [{"type": "Ready", "status": "Unknown"}], "extra": 1});
+        let st = reconcile_json(&stale, &testing::view(), &testing::env())
+            .map(|o| o.status)
+            .unwrap_or_default();
+        assert_eq!(st["sinkUri"], "http://new");
+        assert_eq!(cond(&st, "Ready").0, "False");
+        assert_eq!(st["extra"], 1);
         let st = reconcile_json(
             &source("PingSource", json!({"sink": broker_sink()})),
             &testing::view(),
