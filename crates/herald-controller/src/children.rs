@@ -18,6 +18,7 @@ use crate::view::str_at;
 pub const CHANNELS: &str = "messaging.knative.dev/channels";
 pub const IN_MEMORY_CHANNELS: &str = "messaging.knative.dev/inmemorychannels";
 pub const SUBSCRIPTIONS: &str = "messaging.knative.dev/subscriptions";
+pub const EVENT_TYPES: &str = "eventing.knative.dev/eventtypes";
 
 /// The resources a parent kind may create children of: where stale children are looked for
 /// (a Sequence whose channel template changed from InMemoryChannel to another kind leaves
@@ -27,6 +28,8 @@ pub fn child_resources(parent_resource: &str) -> &'static [&'static str] {
         "flows.knative.dev/sequences" | "flows.knative.dev/parallels" => {
             &[CHANNELS, IN_MEMORY_CHANNELS, SUBSCRIPTIONS]
         }
+        // Sources register the types they emit (the source-duck EventType reconciler).
+        r if r.starts_with("sources.knative.dev/") => &[EVENT_TYPES],
         _ => &[],
     }
 }

@@ -7,11 +7,11 @@ use herald_api::conditions::ConditionSet;
 use herald_api::meta::{CloudEventAttributes, Destination, SourceStatus};
 use herald_api::object::Object;
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use serde_json::{Value, json};
 use std::collections::BTreeMap;
 
 use super::common::*;
-use super::{Outcome, ReconcileError};
+use super::{Child, Outcome, ReconcileError};
 use crate::env::{DataPlaneKind, Env};
 use crate::view::View;
 
@@ -159,7 +159,8 @@ pub fn reconcile(
     let mut any = s.status.clone().unwrap_or_default();
     // serde hands a flattened map every key, the duck fields too: left there they would be
     // serialized after (and win over) the freshly computed ones.
-    any.extra.retain(|k, _| !DUCK_STATUS_FIELDS.contains(&k.as_str()));
+    any.extra
+        .retain(|k, _| !DUCK_STATUS_FIELDS.contains(&k.as_str()));
     let st = &mut any.source;
     let set = &k.conditions;
     let c = &mut st.status.conditions;
@@ -196,7 +197,89 @@ pub fn reconcile(
             mark_not_implemented(set, c, cond, k.kind, now);
         }
     }
-    Outcome::status(any)
+    let children = event_types(s, &sink, &any.source.ce_attributes);
+    Outcome {
+        status: any,
+        children,
+    }
+}
+
+/// Label Knative puts on the EventTypes a source registers.
+pub const SOURCE_NAME_LABEL: &str = "eventing.knative.dev/sourceName";
+
+/// The EventTypes a source registers (Knative's source-duck reconciler, reference §6.5.2): one
+/// per `ceAttributes` entry, only while the sink is a reference (the seeds: "sources whose sink
+/// is a Broker"; current Knative: any Addressable). Owned by the source, so they follow its
+/// changes and go with it. Named `<type>-<hash>` like the seeds' `dev.knative.source.github.push-xxx`
+/// (Knative uses a bare md5), the hash taken over type, source and the source's UID.
+fn event_types(s: &Source, sink: &Destination, attrs: &[CloudEventAttributes]) -> Vec<Child> {
+    let (Some(reference), Some(uid)) = (&sink.ref_, s.metadata.uid.as_deref()) else {
+        return Vec::new();
+    };
+    let mut reference = reference.clone();
+    if reference.namespace.is_none() {
+        reference.namespace = Some(s.namespace().to_string());
+    }
+    attrs
+        .iter()
+        .filter(|a| !a.type_.is_empty())
+        .map(|a| {
+            let name = event_type_name(&a.type_, &a.source, uid);
+            let attribute = |n: &str, v: Option<&str>| match v {
+                Some(v) => json!({"name": n, "required": true, "value": v}),
+                None => json!({"name": n, "required": true}),
+            };
+            Child {
+                resource: crate::children::EVENT_TYPES.into(),
+                object: json!({
+                    "apiVersion": herald_api::eventing::eventtype::API_VERSION,
+                    "kind": "EventType",
+                    "metadata": {
+                        "name": name,
+                        "namespace": s.namespace(),
+                        "labels": {SOURCE_NAME_LABEL: s.name()},
+                        "ownerReferences": [crate::children::controller_ref(
+                            &s.api_version, &s.kind, s.name(), uid)],
+                    },
+                    "spec": {
+                        "reference": reference,
+                        "description": format!("Event type emitted by the {} {}", s.kind, s.name()),
+                        "attributes": [
+                            attribute("type", Some(&a.type_)),
+                            attribute("source", Some(&a.source)),
+                            attribute("specversion", Some("1.0")),
+                            attribute("id", None),
+                        ],
+                    },
+                }),
+            }
+        })
+        .collect()
+}
+
+/// `<DNS-1123 form of type>-<10 hex digits>`, at most 253 characters.
+pub fn event_type_name(type_: &str, source: &str, uid: &str) -> String {
+    // FNV-1a: stable across builds and platforms (std's hasher is not).
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in [type_, "\0", source, "\0", uid].concat().bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    let mut prefix: String = type_
+        .chars()
+        .map(|c| match c.to_ascii_lowercase() {
+            c @ ('a'..='z' | '0'..='9' | '.' | '-') => c,
+            _ => '-',
+        })
+        .collect();
+    prefix.truncate(240);
+    let prefix = prefix.trim_matches(|c| c == '-' || c == '.');
+    let hash = format!("{:010x}", h & 0xff_ffff_ffff);
+    if prefix.is_empty() {
+        format!("et-{hash}")
+    } else {
+        format!("{prefix}-{hash}")
+    }
 }
 
 /// The JSON reconciler for a source kind (by storage kind name).
@@ -361,6 +444,82 @@ mod tests {
 
     fn broker_sink() -> Value {
         json!({"ref": {"apiVersion": "eventing.knative.dev/v1", "kind": "Broker", "name": "b"}})
+    }
+
+    /// The seeds' registry example (issue 7): a KafkaSource with two topics and a Broker sink
+    /// registers two EventTypes; a URI sink registers none.
+    #[test]
+    fn event_types_for_ref_sinks() {
+        let mut obj = source(
+            "KafkaSource",
+            json!({"topics": "knative-demo,news",
+                   "sink": {"apiVersion": "eventing.knative.dev/v1alpha1", "kind": "Broker", "name": "default"}}),
+        );
+        obj["metadata"]["name"] = json!("kafka-sample");
+        obj["metadata"]["namespace"] = json!("default");
+        obj["metadata"]["uid"] = json!("u-1");
+        let out = reconcile_json(&obj, &testing::view(), &testing::env())
+            .unwrap_or_else(|e| panic!("{e}"));
+        let ets: Vec<&Value> = out.children.iter().map(|c| &c.object).collect();
+        assert_eq!(ets.len(), 2);
+        for (et, topic) in ets.iter().zip(["knative-demo", "news"]) {
+            let attrs = &et["spec"]["attributes"];
+            assert_eq!(
+                attrs[0],
+                json!({"name": "type", "required": true, "value": "dev.knative.kafka.event"})
+            );
+            assert_eq!(
+                attrs[1]["value"],
+                format!("/apis/v1/namespaces/default/kafkasources/kafka-sample#{topic}")
+            );
+            assert_eq!(et["spec"]["reference"]["kind"], "Broker");
+            assert_eq!(et["spec"]["reference"]["name"], "default");
+            assert_eq!(et["spec"]["reference"]["namespace"], "default");
+            assert_eq!(et["metadata"]["labels"][SOURCE_NAME_LABEL], "kafka-sample");
+            assert_eq!(et["metadata"]["ownerReferences"][0]["uid"], "u-1");
+            assert!(
+                et["metadata"]["name"]
+                    .as_str()
+                    .unwrap_or("")
+                    .starts_with("dev.knative.kafka.event-"),
+                "{}",
+                et["metadata"]["name"]
+            );
+        }
+        assert_ne!(ets[0]["metadata"]["name"], ets[1]["metadata"]["name"]);
+        obj["spec"]["sink"] = json!({"uri": "http://x"});
+        let out = reconcile_json(&obj, &testing::view(), &testing::env())
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(out.children.is_empty(), "a URI sink registers nothing");
+    }
+
+    #[test]
+    fn event_type_names_are_dns_names() {
+        let n = event_type_name(
+            "dev.knative.source.github.push",
+            "https://github.com/o/r",
+            "uid",
+        );
+        assert!(n.starts_with("dev.knative.source.github.push-"), "{n}");
+        assert_eq!(n.len(), "dev.knative.source.github.push-".len() + 10);
+        assert_eq!(
+            n,
+            event_type_name(
+                "dev.knative.source.github.push",
+                "https://github.com/o/r",
+                "uid"
+            )
+        );
+        assert_ne!(
+            n,
+            event_type_name(
+                "dev.knative.source.github.push",
+                "https://github.com/o/r2",
+                "uid"
+            )
+        );
+        assert!(event_type_name("My_Type!", "s", "u").starts_with("my-type-"));
+        assert!(event_type_name("__", "s", "u").starts_with("et-"));
     }
 
     #[test]
