@@ -55,6 +55,8 @@ pub struct BrokerRuntime {
     /// Brokers stamp `knativebrokerttl`/`knativearrivaltime`; Channels pass events unchanged
     /// (DP-25: a channel delivers attributes as received).
     pub admit: bool,
+    /// Counts accepted (type, source) pairs for the event registry.
+    pub observer: Arc<crate::observe::TypeObserver>,
 }
 
 impl BrokerRuntime {
@@ -71,6 +73,7 @@ impl BrokerRuntime {
         }
         let now = jiff::Timestamp::now().to_string();
         let mut payloads = Vec::with_capacity(events.len());
+        let mut accepted = Vec::with_capacity(events.len());
         for mut event in events {
             if self.admit {
                 admit::admit(&mut event, default_ttl, &now)?;
@@ -80,9 +83,14 @@ impl BrokerRuntime {
                 event,
             };
             payloads.push(env.encode());
+            accepted.push(env.event);
         }
         let n = payloads.len();
         self.log.append(payloads).await?;
+        self.observer.observe(
+            &self.key,
+            accepted.iter().map(|e| (e.ty.as_str(), e.source.as_str())),
+        );
         Ok(n)
     }
 }

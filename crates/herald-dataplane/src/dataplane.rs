@@ -39,6 +39,7 @@ impl DataPlane {
             .pool_max_idle_per_host(64)
             .build()
             .map_err(|e| DataPlaneError::Client(e.to_string()))?;
+        let observer = Arc::new(crate::observe::TypeObserver::new(config.max_observed_types));
         Ok(DataPlane {
             shared: Arc::new(Shared {
                 ingress_permits: Arc::new(tokio::sync::Semaphore::new(
@@ -50,6 +51,7 @@ impl DataPlane {
                 triggers: RwLock::new(HashMap::new()),
                 draining: Mutex::new(Vec::new()),
                 metrics: Metrics::default(),
+                observer,
                 shutdown,
             }),
             apply_lock: Arc::new(tokio::sync::Mutex::new(())),
@@ -297,6 +299,7 @@ impl DataPlane {
                 ),
             },
             admit: key.kind == StreamKind::Broker,
+            observer: self.shared.observer.clone(),
         })
     }
 
@@ -422,6 +425,11 @@ impl DataPlane {
             .ok()?
             .get(&(kind, namespace.to_string(), name.to_string()))
             .cloned()
+    }
+
+    /// The (type, source) pairs accepted since the last call (see [`crate::observe`]).
+    pub fn drain_observed(&self) -> Vec<crate::observe::Seen> {
+        self.shared.observer.drain()
     }
 
     /// Publishes events into a Broker in-process (sources whose sink is a Herald Broker).

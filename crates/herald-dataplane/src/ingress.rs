@@ -153,6 +153,14 @@ fn metrics(dp: &DataPlane) -> Response {
         "Brokers with a running data plane.",
         brokers.len() as u64,
     )]);
+    let _ = writeln!(
+        out,
+        "# HELP herald_eventtype_observations_dropped_total Accepted events whose new (type, source) pair was not recorded because the observation window was full.\n# TYPE herald_eventtype_observations_dropped_total counter\nherald_eventtype_observations_dropped_total {}",
+        dp.shared
+            .observer
+            .dropped
+            .load(std::sync::atomic::Ordering::Relaxed)
+    );
     let gauges: [Gauge; 6] = [
         (
             "herald_log_corrupt_records",

@@ -11,6 +11,7 @@ mod drain;
 pub mod envelope;
 mod ingress;
 pub mod metrics;
+pub mod observe;
 pub mod plan;
 mod router;
 pub mod sender;

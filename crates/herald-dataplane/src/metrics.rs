@@ -37,6 +37,7 @@ counters! {
     dead_lettered => "herald_dispatch_events_dead_lettered_total", "Events delivered to a dead-letter sink.";
     dropped => "herald_dispatch_events_dropped_total", "Events that failed delivery with no (working) dead-letter sink.";
     replies => "herald_dispatch_replies_total", "Reply events stored back into their broker.";
+    eventtypes_refused => "herald_eventtypes_autocreate_refused_total", "EventTypes not auto-created because the namespace reached its limit.";
     undecodable => "herald_dispatch_undecodable_records_total", "Log records the dispatcher could not decode.";
 }
 

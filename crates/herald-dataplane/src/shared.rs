@@ -31,6 +31,8 @@ pub struct DataPlaneConfig {
     /// Disable fsync (benchmarks only: breaks the durability promise).
     pub fsync: bool,
     pub memory_log: MemoryLogLimits,
+    /// Distinct (stream, type, source) pairs recorded between two drains of the observer.
+    pub max_observed_types: usize,
 }
 
 /// Bounds of an InMemoryChannel-backed broker.
@@ -50,6 +52,7 @@ impl DataPlaneConfig {
             default_ttl: DEFAULT_TTL,
             trigger_concurrency: 32,
             max_inflight_requests: 1024,
+            max_observed_types: crate::observe::DEFAULT_MAX_PAIRS,
             fsync: true,
             memory_log: MemoryLogLimits {
                 max_records: memory.max_records,
@@ -83,6 +86,7 @@ pub struct Shared {
     /// Readiness of Triggers (Broker kind) and Subscriptions (Channel kind) by namespace and name.
     pub triggers: RwLock<HashMap<(crate::plan::StreamKind, String, String), Applied>>,
     pub metrics: Metrics,
+    pub observer: Arc<crate::observe::TypeObserver>,
     pub shutdown: CancellationToken,
     /// Superseded logs still delivering what they hold (see `drain`).
     pub draining: std::sync::Mutex<Vec<Arc<BrokerRuntime>>>,

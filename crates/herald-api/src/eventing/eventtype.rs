@@ -68,6 +68,14 @@ pub struct EventTypeSpec {
 pub struct EventTypeStatus {
     #[serde(flatten)]
     pub status: Status,
+    /// Herald: when the referenced Broker or Channel last accepted an event of this type and
+    /// source (updated in batches, so up to the registry's flush interval late).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_seen: Option<String>,
+    /// Herald: how many such events it accepted since the EventType existed (counted while
+    /// Herald runs; events accepted just before a crash may be missing).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub event_count: Option<u64>,
 }
 
 pub type EventType = Object<EventTypeSpec, EventTypeStatus>;
@@ -230,7 +238,7 @@ const fn col(name: &'static str, json_path: &'static str) -> PrinterColumn {
     }
 }
 
-pub static COLUMNS_V1BETA3: [PrinterColumn; 7] = [
+pub static COLUMNS_V1BETA3: [PrinterColumn; 9] = [
     col("Type", ".spec.attributes[?(@.name==\"type\")].value"),
     col("Source", ".spec.attributes[?(@.name==\"source\")].value"),
     col("Reference Name", ".spec.reference.name"),
@@ -238,9 +246,27 @@ pub static COLUMNS_V1BETA3: [PrinterColumn; 7] = [
     col("Description", ".spec.description"),
     READY_COLUMN,
     REASON_COLUMN,
+    LAST_SEEN_COLUMN,
+    EVENTS_COLUMN,
 ];
 
-pub static COLUMNS_V1BETA2: [PrinterColumn; 8] = [
+/// Herald's `-o wide` columns: which types are live.
+const LAST_SEEN_COLUMN: PrinterColumn = PrinterColumn {
+    name: "Last Seen",
+    type_: "date",
+    json_path: ".status.lastSeen",
+    priority: 1,
+    description: "When the referenced Broker or Channel last accepted such an event",
+};
+const EVENTS_COLUMN: PrinterColumn = PrinterColumn {
+    name: "Events",
+    type_: "integer",
+    json_path: ".status.eventCount",
+    priority: 1,
+    description: "Events of this type and source accepted so far",
+};
+
+pub static COLUMNS_V1BETA2: [PrinterColumn; 10] = [
     col("Type", ".spec.type"),
     col("Source", ".spec.source"),
     col("Schema", ".spec.schema"),
@@ -249,6 +275,8 @@ pub static COLUMNS_V1BETA2: [PrinterColumn; 8] = [
     col("Description", ".spec.description"),
     READY_COLUMN,
     REASON_COLUMN,
+    LAST_SEEN_COLUMN,
+    EVENTS_COLUMN,
 ];
 
 const CATEGORIES: &[&str] = &["all", "knative", "eventing"];
