@@ -132,13 +132,16 @@ pub async fn run(ctx: SourceContext) {
                 "dropping a tick: {MAX_IN_FLIGHT} earlier ticks are still being delivered"
             ),
         }
-        // Continue from the tick (no drift), unless the next one is already past: ticks missed
-        // while the process could not run are skipped, not replayed.
-        let now = Timestamp::now();
-        after = match ping.schedule.next_after(tick) {
-            Some(next) if next < now => now,
-            _ => tick,
-        };
+        after = resume_after(&ping.schedule, tick, Timestamp::now());
+    }
+}
+
+/// Where to look for the tick after `tick`: from `tick` itself (no drift), unless the next one is
+/// already past at `now` — ticks missed while the process could not run are skipped, not replayed.
+fn resume_after(schedule: &Schedule, tick: Timestamp, now: Timestamp) -> Timestamp {
+    match schedule.next_after(tick) {
+        Some(next) if next < now => now,
+        _ => tick,
     }
 }
 
@@ -222,6 +225,31 @@ mod tests {
         ];
         for (spec, check) in cases {
             check(&Ping::from_spec(&spec, "ns", "p"));
+        }
+    }
+
+    #[test]
+    fn missed_ticks_are_skipped_not_replayed() {
+        let s = Schedule::parse("* * * * * *", "UTC").unwrap();
+        let t = |s: &str| s.parse::<Timestamp>().unwrap();
+        // (tick just fired, now, next tick to fire)
+        let cases = [
+            // On time: the very next second, even if `now` is a little past the tick.
+            (
+                "2024-01-01T00:00:10Z",
+                "2024-01-01T00:00:10.3Z",
+                "2024-01-01T00:00:11Z",
+            ),
+            // Late by more than a tick (suspended): resume after now, skipping 11..=14.
+            (
+                "2024-01-01T00:00:10Z",
+                "2024-01-01T00:00:14.5Z",
+                "2024-01-01T00:00:15Z",
+            ),
+        ];
+        for (tick, now, want) in cases {
+            let after = resume_after(&s, t(tick), t(now));
+            assert_eq!(s.next_after(after).unwrap(), t(want), "{tick} {now}");
         }
     }
 }
