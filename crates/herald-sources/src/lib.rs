@@ -6,6 +6,7 @@
 
 pub mod apiserver;
 pub mod container;
+pub mod cron;
 pub mod emitter;
 pub mod github;
 pub mod gitlab;
