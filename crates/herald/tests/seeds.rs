@@ -185,8 +185,8 @@ fn knative_documentation_examples_apply() {
     ] {
         assert!(all.contains(name), "{name} missing in\n{all}");
     }
-    // The PingSource resolves its sink and reports what it emits, but is not Ready: its
-    // runtime is not in this build.
+    // The PingSource resolves its sink, reports what it emits and runs (its runtime is
+    // tested in source_ping.rs).
     h.wait_jsonpath(
         &["pingsource", "test-ping-source"],
         "{.status.sinkUri}",
@@ -196,6 +196,11 @@ fn knative_documentation_examples_apply() {
         &["pingsource", "test-ping-source"],
         "{.status.ceAttributes[0].type}",
         "dev.knative.sources.ping",
+    );
+    h.wait_jsonpath(
+        &["pingsource", "test-ping-source"],
+        "{.status.conditions[?(@.type==\"Ready\")].status}",
+        "True",
     );
     let ping = h.kubectl_ok(&["get", "pingsources"]);
     let r = row(&ping, "test-ping-source");
