@@ -5,6 +5,7 @@
 //! back as data for the source reconcilers.
 
 pub mod apiserver;
+mod apiserver_events;
 pub mod container;
 pub mod cron;
 pub mod emitter;
