@@ -97,6 +97,14 @@ fn assert_status(r: &Resp, want: u16, what: &str) {
     assert_eq!(r.status, want, "{what}: {} {}", r.status, r.body);
 }
 
+/// A GitHub delivery's expected event: (event, delivery id, subject, extension headers).
+type Expected = (
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static [(&'static str, &'static str)],
+);
+
 fn header<'a>(r: &'a Received, name: &str) -> &'a str {
     r.header(name)
         .unwrap_or_else(|| panic!("no {name} header in {r:#?}"))
@@ -147,7 +155,7 @@ fn github_source_through_a_broker_forwards_signed_deliveries_and_refuses_the_res
 
     let c = Client::new();
     // (event, delivery id, subject, extensions)
-    let cases: [(&str, &str, &str, &[(&str, &str)]); 3] = [
+    let cases: [Expected; 3] = [
         (
             "push",
             "d-push",
