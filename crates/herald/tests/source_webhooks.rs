@@ -280,12 +280,16 @@ fn github_source_with_a_uri_sink_reports_sink_refusals_and_missing_secrets() {
         &h,
         &[
             secret("gh-secret", SECRET),
-            github_source(
-                "direct",
-                "gh-secret",
-                json!({"uri": sink.at("/direct")}),
-                &["push", "ping"],
-            ),
+            {
+                let mut s = github_source(
+                    "direct",
+                    "gh-secret",
+                    json!({"uri": sink.at("/direct")}),
+                    &["push", "ping"],
+                );
+                s["spec"]["ceOverrides"] = json!({"extensions": {"team": "platform"}});
+                s
+            },
             github_source(
                 "nosecret",
                 "absent",
@@ -308,6 +312,11 @@ fn github_source_with_a_uri_sink_reports_sink_refusals_and_missing_secrets() {
     assert_eq!(header(&got[0], "ce-type"), "dev.knative.source.github.ping");
     assert_eq!(header(&got[0], "ce-subject"), "109948940");
     assert_eq!(header(&got[0], "ce-id"), "d-ping");
+    assert_eq!(
+        header(&got[0], "ce-team"),
+        "platform",
+        "ceOverrides (DP-57)"
+    );
 
     // The sink refuses (400, not retried): GitHub is told the delivery failed.
     sink.script("/direct", vec![Reply::status(400)]);
