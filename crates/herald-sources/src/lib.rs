@@ -12,6 +12,7 @@ pub mod emitter;
 pub mod github;
 pub mod gitlab;
 pub mod ping;
+mod receiver;
 pub mod plan;
 mod runtime;
 pub mod webhook;
