@@ -68,7 +68,8 @@ pub struct Env {
     pub now: String,
     /// Base URL of Herald's ingress listener, e.g. `http://127.0.0.1:8081` (no trailing slash).
     pub ingress_base_url: String,
-    /// Base URL of Herald's API listener (the `source` of ApiServerSource events).
+    /// Base URL of the API server ApiServerSources watch (the `source` of their events):
+    /// Herald's own API listener, or the cluster of `--source-kubeconfig`.
     pub api_base_url: String,
     /// Every kind Herald serves (to turn references into store keys).
     pub registry: Arc<Registry>,

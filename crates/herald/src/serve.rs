@@ -83,16 +83,25 @@ pub async fn run(args: ServeArgs) -> Result<()> {
         }
         None => None,
     };
+    let api_access = herald_sources::ApiAccess {
+        url: api_url.clone(),
+        token: token.clone(),
+        ca_pem: ca_pem.clone(),
+        kubeconfig: args.source_kubeconfig.clone(),
+    };
+    // ApiServerSource events name the API server they watch as their source.
+    let apiserver_source_url = match &args.source_kubeconfig {
+        Some(path) => herald_sources::apiserver::source_url(&api_access)
+            .await
+            .map_err(anyhow::Error::msg)
+            .with_context(|| format!("--source-kubeconfig {}", path.display()))?,
+        None => api_url.clone(),
+    };
     let sources = herald_sources::Sources::new(
         herald_sources::SourcesConfig {
             ingress_base_url: ingress_url.clone(),
             data_dir: args.data_dir.clone(),
-            api: herald_sources::ApiAccess {
-                url: api_url.clone(),
-                token: token.clone(),
-                ca_pem: ca_pem.clone(),
-                kubeconfig: args.source_kubeconfig.clone(),
-            },
+            api: api_access,
             client: reqwest::Client::builder()
                 .redirect(reqwest::redirect::Policy::none())
                 .build()
@@ -103,7 +112,7 @@ pub async fn run(args: ServeArgs) -> Result<()> {
     let controller = herald_controller::Controller::new(
         store.clone(),
         registry.clone(),
-        herald_controller::ControllerEnv::new(ingress_url.clone(), api_url.clone())
+        herald_controller::ControllerEnv::new(ingress_url.clone(), apiserver_source_url)
             .with_data_plane(readiness(data_plane.clone(), sources.clone())),
     );
     let requeue = controller.requeue();
