@@ -106,7 +106,10 @@ pub async fn run(ctx: SourceContext) {
 /// The URL ApiServerSource events name as their `source`: the kubeconfig's cluster, else
 /// Herald's own API (the reconciler puts the same into `status.ceAttributes`).
 pub async fn source_url(api: &ApiAccess) -> Result<String, String> {
-    connect(api).await.map(|(_, url)| url).map_err(|e| e.to_string())
+    connect(api)
+        .await
+        .map(|(_, url)| url)
+        .map_err(|e| e.to_string())
 }
 
 /// A kube client for the configured API server, and the URL events name as their source.

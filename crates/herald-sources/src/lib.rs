@@ -12,8 +12,8 @@ pub mod emitter;
 pub mod github;
 pub mod gitlab;
 pub mod ping;
-mod receiver;
 pub mod plan;
+mod receiver;
 mod runtime;
 pub mod webhook;
 
