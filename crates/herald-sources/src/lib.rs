@@ -9,8 +9,10 @@ pub mod container;
 pub mod emitter;
 pub mod github;
 pub mod gitlab;
+pub mod logs;
 pub mod ping;
 pub mod plan;
+mod process;
 mod runtime;
 pub mod webhook;
 
