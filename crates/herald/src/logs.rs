@@ -74,7 +74,10 @@ pub async fn run(args: LogsArgs) -> Result<ExitCode> {
     let head = read(&current, 0)?;
     print(&head)?;
     let mut pos = head.len() as u64;
-    while args.follow {
+    if !args.follow {
+        return Ok(ExitCode::SUCCESS);
+    }
+    loop {
         tokio::time::sleep(POLL).await;
         let len = std::fs::metadata(&current).map(|m| m.len()).unwrap_or(0);
         if len < pos {
@@ -86,7 +89,6 @@ pub async fn run(args: LogsArgs) -> Result<ExitCode> {
         pos += more.len() as u64;
         print(&more)?;
     }
-    Ok(ExitCode::SUCCESS)
 }
 
 #[cfg(test)]
@@ -103,7 +105,12 @@ mod tests {
         ] {
             assert_eq!(source_name(t), want, "{t}");
         }
-        for bad in ["pingsource/a", "containersource/", "containersource/a/b", ""] {
+        for bad in [
+            "pingsource/a",
+            "containersource/",
+            "containersource/a/b",
+            "",
+        ] {
             assert!(source_name(bad).is_err(), "{bad}");
         }
     }

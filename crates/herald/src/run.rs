@@ -126,7 +126,10 @@ mod tests {
             binding_env(&b).unwrap(),
             [
                 ("K_SINK", Some("http://sink/".to_string())),
-                ("K_CE_OVERRIDES", Some(r#"{"extensions":{"extra":"x"}}"#.to_string())),
+                (
+                    "K_CE_OVERRIDES",
+                    Some(r#"{"extensions":{"extra":"x"}}"#.to_string())
+                ),
                 ("K_CA_CERTS", Some("PEM".to_string())),
             ]
         );
@@ -134,7 +137,10 @@ mod tests {
             "status": {"sinkUri": "http://sink/"}});
         assert_eq!(
             binding_env(&plain).unwrap()[1..],
-            [("K_CE_OVERRIDES", Some(String::new())), ("K_CA_CERTS", None)]
+            [
+                ("K_CE_OVERRIDES", Some(String::new())),
+                ("K_CA_CERTS", None)
+            ]
         );
     }
 

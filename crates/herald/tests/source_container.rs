@@ -5,6 +5,7 @@
 
 mod common;
 
+use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -135,7 +136,10 @@ fn crashing_process_backs_off_and_logs() {
         &h,
         &[container_source(
             "crashy",
-            sh("crasher", "echo \"crash run of $NAME\"; echo oops >&2; exit 3"),
+            sh(
+                "crasher",
+                "echo \"crash run of $NAME\"; echo oops >&2; exit 3",
+            ),
         )],
     );
     h.wait_jsonpath(&["containersource", "crashy"], REASON, "CrashLoopBackOff");
@@ -170,7 +174,41 @@ fn crashing_process_backs_off_and_logs() {
     assert!(log.contains("oops\n"), "{log}");
     assert!(log.contains("exited with status 3"), "{log}");
     let runs = log.matches("crash run of crashy\n").count();
-    assert!(runs <= 4, "backoff: at most a few runs so far, got {runs}:\n{log}");
+    assert!(
+        runs <= 4,
+        "backoff: at most a few runs so far, got {runs}:\n{log}"
+    );
+
+    // `-f` keeps printing: a later run shows up.
+    let mut follow = std::process::Command::new(env!("CARGO_BIN_EXE_herald"))
+        .args(["logs", "containersource/crashy", "-f"])
+        .env("HERALD_DATA_DIR", &h.data_dir)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let out = follow.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(out).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut seen = 0;
+    let deadline = Instant::now() + LONG;
+    // Runs are seconds apart (backoff), so one more than the snapshot is one written later.
+    while seen <= runs {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let line = rx
+            .recv_timeout(left)
+            .expect("a later run in `herald logs -f`");
+        if line == "crash run of crashy" {
+            seen += 1;
+        }
+    }
+    let _ = follow.kill();
+    let _ = follow.wait();
 
     // An unknown source: a readable error and a non-zero exit.
     let out = h.cli(&["logs", "containersource/nope"]);
@@ -197,7 +235,10 @@ fn deleting_or_stopping_kills_the_processes() {
             b = base.display()
         )
     };
-    apply(&h, &[container_source("doomed", sh("c", &script("doomed")))]);
+    apply(
+        &h,
+        &[container_source("doomed", sh("c", &script("doomed")))],
+    );
     let pid = read_pid(&dir.path().join("doomed.pid"));
     let child = read_pid(&dir.path().join("doomed.child"));
     h.wait_jsonpath(&["containersource", "doomed"], READY, "True");
@@ -207,7 +248,10 @@ fn deleting_or_stopping_kills_the_processes() {
         dead(pid) && dead(child)
     });
 
-    apply(&h, &[container_source("stopped", sh("c", &script("stopped")))]);
+    apply(
+        &h,
+        &[container_source("stopped", sh("c", &script("stopped")))],
+    );
     let pid = read_pid(&dir.path().join("stopped.pid"));
     let child = read_pid(&dir.path().join("stopped.child"));
     assert!(!dead(pid) && !dead(child));
@@ -264,10 +308,21 @@ fn herald_run_with_a_sink_binding() {
     let h = Herald::start();
     let sink = Sink::start();
     setup(&h, json!({}), &[trigger("t", &sink.at("/got"), json!({}))]);
-    apply(&h, &[sink_binding("b", "default"), sink_binding("lost", "nope")]);
+    apply(
+        &h,
+        &[sink_binding("b", "default"), sink_binding("lost", "nope")],
+    );
     h.wait_jsonpath(&["sinkbinding", "b"], READY, "True");
 
-    let out = h.cli(&["run", "--binding", "b", "--", "sh", "-c", &post_script("run-1")]);
+    let out = h.cli(&[
+        "run",
+        "--binding",
+        "b",
+        "--",
+        "sh",
+        "-c",
+        &post_script("run-1"),
+    ]);
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(stdout(&out).trim(), "202", "curl's status code on stdout");
     let got = sink.wait_for("/got", 1, LONG);
