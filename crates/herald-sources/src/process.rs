@@ -1,8 +1,8 @@
 //! Supervises one local process like a Deployment supervises its pod: starts it in its own
 //! process group with output to a rotating log, reports Ready once it has stayed up a moment,
 //! restarts it with exponential backoff when it exits (CrashLoopBackOff), and on stop sends
-//! SIGTERM to the group, then SIGKILL after the grace period. A guard kills the group even when
-//! the task is aborted, so no process outlives its source.
+//! SIGTERM to the group, then SIGKILL after the grace period, also when the source task is
+//! aborted, so no process outlives its source.
 
 use std::path::Path;
 use std::process::{ExitStatus, Stdio};
@@ -83,12 +83,71 @@ fn signal_group(pgid: u32, signal: &str) {
         .status();
 }
 
-/// Kills a process group when dropped (the task stopped or was aborted).
+/// Kills a process group when dropped.
 struct GroupGuard(u32);
 
 impl Drop for GroupGuard {
     fn drop(&mut self) {
         signal_group(self.0, "KILL");
+    }
+}
+
+/// A started process and its group. Dropping it while the process runs (the source task was
+/// aborted: the source was deleted or changed) still gives it the grace period: SIGTERM now,
+/// SIGKILL to the group from a background task once it exits or the grace period ends.
+struct Proc {
+    child: Option<Child>,
+    pgid: u32,
+    grace: Duration,
+}
+
+impl Proc {
+    async fn wait(&mut self) -> std::io::Result<ExitStatus> {
+        match &mut self.child {
+            Some(c) => c.wait().await,
+            None => std::future::pending().await,
+        }
+    }
+
+    /// The process exited: kill what it left behind in its group, as a pod's end would.
+    fn exited(mut self) {
+        self.child = None;
+    }
+
+    /// SIGTERM to the group, SIGKILL after the grace period.
+    async fn stop(mut self) {
+        signal_group(self.pgid, "TERM");
+        if let Some(c) = &mut self.child
+            && tokio::time::timeout(self.grace, c.wait()).await.is_ok()
+        {
+            self.child = None;
+        }
+        // Dropping now kills the group, and the leader if it ignored SIGTERM.
+        if let Some(mut c) = self.child.take() {
+            let _ = c.start_kill();
+            let _ = c.wait().await;
+        }
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let Some(mut child) = self.child.take() else {
+            signal_group(self.pgid, "KILL");
+            return;
+        };
+        signal_group(self.pgid, "TERM");
+        let (pgid, grace) = (self.pgid, self.grace);
+        match tokio::runtime::Handle::try_current() {
+            Ok(rt) => {
+                rt.spawn(async move {
+                    // Kills the group when done, or when the runtime shuts down first.
+                    let _kill = GroupGuard(pgid);
+                    let _ = tokio::time::timeout(grace, child.wait()).await;
+                });
+            }
+            Err(_) => signal_group(pgid, "KILL"),
+        }
     }
 }
 
@@ -145,15 +204,6 @@ fn spawn(launch: &Launch, log: &SharedLog) -> std::io::Result<Child> {
     Ok(child)
 }
 
-/// Stops a running process: SIGTERM to its group, SIGKILL after the grace period.
-async fn stop(child: &mut Child, pgid: u32, grace: Duration) {
-    signal_group(pgid, "TERM");
-    if tokio::time::timeout(grace, child.wait()).await.is_err() {
-        let _ = child.start_kill();
-        let _ = child.wait().await;
-    }
-}
-
 /// Runs `launch` until the source is cancelled, restarting it whenever it exits.
 pub async fn supervise(ctx: &SourceContext, launch: &Launch, log_path: &Path) {
     let log: SharedLog = Arc::new(Mutex::new(
@@ -200,14 +250,18 @@ pub async fn supervise(ctx: &SourceContext, launch: &Launch, log_path: &Path) {
                         _ = ctx.cancel.cancelled() => return,
                     }
                 };
-                let guard = GroupGuard(pid);
+                let mut proc = Proc {
+                    child: Some(child),
+                    pgid: pid,
+                    grace: launch.grace,
+                };
                 note(&log, &format!("started {:?} (pid {pid})", launch.program));
                 let ready_at = tokio::time::sleep(READY_AFTER);
                 tokio::pin!(ready_at);
                 let mut ready = false;
                 let status = loop {
                     tokio::select! {
-                        s = child.wait() => break Some(s),
+                        s = proc.wait() => break Some(s),
                         _ = &mut ready_at, if !ready => {
                             ready = true;
                             ctx.ready();
@@ -216,13 +270,11 @@ pub async fn supervise(ctx: &SourceContext, launch: &Launch, log_path: &Path) {
                     }
                 };
                 let Some(status) = status else {
-                    stop(&mut child, pid, launch.grace).await;
+                    proc.stop().await;
                     note(&log, "stopped");
-                    drop(guard);
                     return;
                 };
-                // Whatever the process left behind in its group goes with it, as in a pod.
-                drop(guard);
+                proc.exited();
                 let exit = match status {
                     Ok(s) => describe(&s),
                     Err(e) => format!("an unknown status ({e})"),

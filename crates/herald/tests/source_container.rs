@@ -220,7 +220,8 @@ fn crashing_process_backs_off_and_logs() {
     );
 }
 
-/// Deleting a ContainerSource kills its process group; so does stopping `herald serve`.
+/// Deleting a ContainerSource stops its process group (SIGTERM, then SIGKILL); so does stopping
+/// `herald serve`.
 #[test]
 fn deleting_or_stopping_kills_the_processes() {
     let mut h = Herald::start();
@@ -231,7 +232,7 @@ fn deleting_or_stopping_kills_the_processes() {
         let base = dir.path().join(tag);
         format!(
             // `$$` is Kubernetes' escape for `$` in command and args.
-            "echo $$$$ > {b}.pid; sleep 600 & echo $! > {b}.child; wait",
+            "trap 'echo term > {b}.term; exit 0' TERM; echo $$$$ > {b}.pid; sleep 600 & echo $! > {b}.child; wait",
             b = base.display()
         )
     };
@@ -247,6 +248,11 @@ fn deleting_or_stopping_kills_the_processes() {
     wait_until("the process and its child to die", || {
         dead(pid) && dead(child)
     });
+    // Like a pod's deletion: SIGTERM first, which the script traps.
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("doomed.term")).unwrap(),
+        "term\n"
+    );
 
     apply(
         &h,
@@ -257,6 +263,7 @@ fn deleting_or_stopping_kills_the_processes() {
     assert!(!dead(pid) && !dead(child));
     assert!(h.terminate(), "herald serve exits cleanly on SIGTERM");
     wait_until("no orphans after SIGTERM", || dead(pid) && dead(child));
+    assert!(dir.path().join("stopped.term").exists());
 }
 
 /// A container without a command cannot run as a process: not Ready, with the reason.
