@@ -31,6 +31,40 @@ pub enum Command {
     Tail(TailArgs),
     /// Test a Trigger's filter or a CESQL expression against an event, offline.
     Eval(EvalArgs),
+    /// Run a command with a SinkBinding's K_SINK, K_CE_OVERRIDES and K_CA_CERTS.
+    Run(RunArgs),
+    /// Print a ContainerSource's process output (from the data directory).
+    Logs(LogsArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The SinkBinding whose resolved sink the command gets.
+    #[arg(long)]
+    pub binding: String,
+    /// Namespace of the SinkBinding.
+    #[arg(short, long, default_value = "default")]
+    pub namespace: String,
+    /// The command and its arguments (after `--`).
+    #[arg(required = true, last = true, value_name = "COMMAND")]
+    pub command: Vec<String>,
+    #[command(flatten)]
+    pub server: ServerArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct LogsArgs {
+    /// `containersource/<name>` (or just the name).
+    pub source: String,
+    /// Namespace of the ContainerSource.
+    #[arg(short, long, default_value = "default")]
+    pub namespace: String,
+    /// Keep printing output as it is written.
+    #[arg(short, long)]
+    pub follow: bool,
+    /// The data directory of the `herald serve` running the source (on this machine).
+    #[arg(long, env = "HERALD_DATA_DIR", default_value = "./herald-data")]
+    pub data_dir: PathBuf,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

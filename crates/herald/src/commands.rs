@@ -22,6 +22,8 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Send(args) => crate::events::send(args).await,
         Command::Tail(args) => crate::events::tail(args).await,
         Command::Eval(args) => Ok(crate::eval::run(args)),
+        Command::Run(args) => crate::run::run(args).await,
+        Command::Logs(args) => crate::logs::run(args).await,
     }
 }
 
