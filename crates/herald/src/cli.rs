@@ -202,6 +202,21 @@ pub struct ServeArgs {
     /// Skip fsync in broker logs. Benchmarks only: a 202 then no longer survives a crash.
     #[arg(long, hide = true)]
     pub unsafe_no_fsync: bool,
+    /// Milliseconds between writes of observed traffic into the event registry (EventTypes'
+    /// lastSeen/eventCount, and auto-created EventTypes).
+    #[arg(long, env = "HERALD_EVENTTYPE_FLUSH_MS", default_value_t = 2000)]
+    pub eventtype_flush_ms: u64,
+    /// Most EventTypes traffic may auto-create in one namespace.
+    #[arg(
+        long,
+        env = "HERALD_EVENTTYPE_AUTO_CREATE_LIMIT",
+        default_value_t = 1000
+    )]
+    pub eventtype_auto_create_limit: usize,
+    /// Distinct (broker, type, source) pairs observed between two registry writes; more are
+    /// counted as dropped (herald_eventtype_observations_dropped_total).
+    #[arg(long, env = "HERALD_MAX_OBSERVED_TYPES", default_value_t = 10_000)]
+    pub max_observed_types: usize,
     /// A kubeconfig whose cluster ApiServerSources watch instead of Herald's own API.
     #[arg(long, env = "HERALD_SOURCE_KUBECONFIG")]
     pub source_kubeconfig: Option<PathBuf>,

@@ -4,6 +4,7 @@ mod cli;
 mod client;
 mod commands;
 mod eval;
+mod event_registry;
 mod events;
 mod kubeconfig;
 mod logs;

@@ -76,6 +76,7 @@ pub async fn run(args: ServeArgs) -> Result<()> {
     dp_config.trigger_concurrency = args.trigger_concurrency.max(1);
     dp_config.fsync = !args.unsafe_no_fsync;
     dp_config.max_inflight_requests = args.max_inflight_requests.max(1);
+    dp_config.max_observed_types = args.max_observed_types;
     let data_plane = herald_dataplane::DataPlane::new(dp_config, shutdown.clone())?;
     let ca_pem = match tls.as_ref().and_then(|t| t.ca.as_ref()) {
         Some(p) => {
@@ -168,6 +169,16 @@ pub async fn run(args: ServeArgs) -> Result<()> {
         requeue,
         shutdown.clone(),
     ));
+    let registry_task = tokio::spawn(crate::event_registry::run(
+        store.clone(),
+        registry.clone(),
+        data_plane.clone(),
+        crate::event_registry::RegistryConfig {
+            interval: std::time::Duration::from_millis(args.eventtype_flush_ms.max(10)),
+            auto_create_limit: args.eventtype_auto_create_limit,
+        },
+        shutdown.clone(),
+    ));
     let controller_task = tokio::spawn(controller.run(shutdown.clone()));
 
     {
@@ -195,6 +206,7 @@ pub async fn run(args: ServeArgs) -> Result<()> {
     let _ = controller_task.await;
     let _ = plan_task.await;
     let _ = sources_task.await;
+    let _ = registry_task.await;
     sources.close().await;
     data_plane.close().await;
     Ok(())
