@@ -178,6 +178,48 @@ fn ping_to_a_broker_reaches_the_trigger() {
     }
 }
 
+/// The source contract (docs/sources.md): a source whose sink does not resolve is not Ready and
+/// emits nothing; once the Broker exists it resolves, becomes Ready and delivers, without
+/// touching the source.
+#[test]
+fn a_source_waits_for_its_sink_to_resolve() {
+    let sink = Sink::start();
+    let h = Herald::start();
+    apply(
+        &h,
+        &[ping(
+            "early",
+            json!({
+                "schedule": "* * * * * *",
+                "data": "late broker",
+                "sink": {"ref": {"apiVersion": "eventing.knative.dev/v1", "kind": "Broker",
+                                 "name": "later"}},
+            }),
+        )],
+    );
+    h.wait_jsonpath(
+        &["pingsource", "early"],
+        "{.status.conditions[?(@.type==\"SinkProvided\")].status}",
+        "False",
+    );
+    h.wait_jsonpath(&["pingsource", "early"], READY, "False");
+    apply(
+        &h,
+        &[
+            broker("later", json!({})),
+            trigger("late-pings", &sink.at("/late"), json!({"broker": "later"})),
+        ],
+    );
+    h.wait_jsonpath(&["trigger", "late-pings"], READY, "True");
+    ping_ready(&h, "early");
+    let got = sink.wait_for("/late", 1, EVENTS_WAIT);
+    assert_eq!(got[0].body_str(), "late broker");
+    assert_eq!(
+        got[0].header("ce-source"),
+        Some("/apis/v1/namespaces/default/pingsources/early")
+    );
+}
+
 /// The seeds' era CronJobSource (Knative ≤ 0.13), as its documentation wrote it, with a
 /// per-second schedule and the seeds' v1alpha1 Broker sink. Herald stores it as a PingSource.
 const CRONJOB_SOURCE: &str = r#"
