@@ -6,7 +6,6 @@
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
 
 use axum::body::Bytes;
 use axum::http::{HeaderMap, Method};
@@ -32,40 +31,18 @@ pub const TYPE_PREFIX: &str = "dev.knative.source.github";
 
 /// Runs the source until `ctx.cancel` fires.
 pub async fn run(ctx: SourceContext) {
-    match receiver_of(&ctx) {
-        Ok(hook) => {
-            ctx.serve_webhook(Arc::new(hook));
-            ctx.ready();
-        }
-        Err((reason, message)) => ctx.failed(reason, message),
-    }
-    ctx.cancel.cancelled().await;
+    receiver::serve(ctx, receiver_of).await;
 }
 
 fn receiver_of(ctx: &SourceContext) -> Result<GitHubReceiver, (&'static str, String)> {
     let spec: GitHubSourceSpec = serde_json::from_value(ctx.plan.spec.clone())
         .map_err(|e| ("InvalidSpec", format!("the spec does not decode: {e}")))?;
-    let secret = ctx
-        .plan
-        .secrets
-        .get("/secretToken")
-        .filter(|s| !s.is_empty())
-        .ok_or_else(|| {
-            let r = &spec.secret_token.secret_key_ref;
-            (
-                "SecretTokenNotFound",
-                format!(
-                    "spec.secretToken: key {:?} of Secret {:?} does not exist or is empty",
-                    r.as_ref().map(|r| r.key.as_str()).unwrap_or_default(),
-                    r.as_ref().map(|r| r.name.as_str()).unwrap_or_default()
-                ),
-            )
-        })?;
+    let secret = receiver::secret_token(ctx, &spec.secret_token)?;
     Ok(GitHubReceiver {
         rules: Rules {
             source: source_of(&spec.owner_and_repository),
             event_types: spec.event_types,
-            secret: secret.clone().into_bytes(),
+            secret,
         },
         emitter: ctx.emitter.clone().with_policy(receiver::forward_policy()),
         cancel: ctx.cancel.clone(),

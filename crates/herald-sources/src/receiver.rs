@@ -12,6 +12,9 @@ use ring::hmac;
 use tokio_util::sync::CancellationToken;
 
 use crate::emitter::Emitter;
+use crate::runtime::SourceContext;
+use crate::webhook::Webhook;
+use herald_api::sources::support::SecretValueFromSource;
 
 /// Why a webhook delivery is not forwarded. Each maps to one HTTP status (see
 /// docs/sources/github-gitlab.md for why each status was chosen).
@@ -55,6 +58,46 @@ impl IntoResponse for Rejection {
 }
 
 /// Only POST carries a webhook delivery.
+/// Serves the receiver `build` makes from the source's plan, until the source stops; a
+/// receiver that cannot be built (bad spec, missing secret) reports why instead.
+pub async fn serve<W: Webhook + 'static>(
+    ctx: SourceContext,
+    build: impl FnOnce(&SourceContext) -> Result<W, (&'static str, String)>,
+) {
+    match build(&ctx) {
+        Ok(hook) => {
+            ctx.serve_webhook(std::sync::Arc::new(hook));
+            ctx.ready();
+        }
+        Err((reason, message)) => ctx.failed(reason, message),
+    }
+    ctx.cancel.cancelled().await;
+}
+
+/// The resolved `spec.secretToken` (Knative's reason `SecretTokenNotFound` when the Secret or
+/// its key is missing or empty).
+pub fn secret_token(
+    ctx: &SourceContext,
+    spec: &SecretValueFromSource,
+) -> Result<Vec<u8>, (&'static str, String)> {
+    ctx.plan
+        .secrets
+        .get("/secretToken")
+        .filter(|s| !s.is_empty())
+        .map(|s| s.clone().into_bytes())
+        .ok_or_else(|| {
+            let r = spec.secret_key_ref.as_ref();
+            (
+                "SecretTokenNotFound",
+                format!(
+                    "spec.secretToken: key {:?} of Secret {:?} does not exist or is empty",
+                    r.map(|r| r.key.as_str()).unwrap_or_default(),
+                    r.map(|r| r.name.as_str()).unwrap_or_default()
+                ),
+            )
+        })
+}
+
 pub fn require_post(method: &Method) -> Result<(), Rejection> {
     if method == Method::POST {
         Ok(())

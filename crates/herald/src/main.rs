@@ -13,6 +13,7 @@ mod plan;
 mod run;
 mod serve;
 mod source_plan;
+mod store_changes;
 mod tls;
 
 use clap::Parser;

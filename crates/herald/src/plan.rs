@@ -4,7 +4,6 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
-use std::time::Duration;
 
 use herald_api::Registry;
 use herald_api::eventing::broker::{self, Broker};
@@ -361,30 +360,8 @@ pub async fn run(
         for kind in ["Channel", "InMemoryChannel", "Subscription"] {
             requeue.kind("messaging.knative.dev", kind);
         }
-        // Wait for the next relevant change, then let a burst settle before rebuilding.
-        let mut watch = match store.watch(None, None, Some(since)) {
-            Ok(w) => w,
-            Err(e) => {
-                tracing::warn!("data plane: cannot watch the store: {e}; retrying");
-                tokio::select! {
-                    _ = tokio::time::sleep(Duration::from_millis(500)) => continue,
-                    _ = shutdown.cancelled() => return,
-                }
-            }
-        };
-        loop {
-            tokio::select! {
-                ev = watch.next() => match ev {
-                    Some(ev) if relevant.contains(&ev.resource) => break,
-                    Some(_) => continue,
-                    None => break,
-                },
-                _ = shutdown.cancelled() => return,
-            }
-        }
-        tokio::select! {
-            _ = tokio::time::sleep(Duration::from_millis(5)) => {}
-            _ = shutdown.cancelled() => return,
+        if !crate::store_changes::wait(&store, since, &relevant, "data plane", &shutdown).await {
+            return;
         }
     }
 }
@@ -394,6 +371,7 @@ mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
     use serde_json::json;
+    use std::time::Duration;
 
     fn broker(name: &str, extra: Value) -> Value {
         let mut b = json!({"apiVersion": "eventing.knative.dev/v1", "kind": "Broker",

@@ -5,7 +5,6 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::Duration;
 
 use base64::Engine;
 use herald_api::Registry;
@@ -167,33 +166,12 @@ pub async fn run(
         };
         let plans = build(&objects, &lookup);
         sources.apply(plans);
-        // Runtimes report readiness asynchronously; re-reconcile now and once they had a moment.
+        // Re-reconcile now; runtimes that become ready later re-queue their kind themselves.
         for (k, _) in &kinds {
             requeue.kind(SOURCES_GROUP, k.name());
         }
-        let mut watch = match store.watch(None, None, Some(since)) {
-            Ok(w) => w,
-            Err(e) => {
-                tracing::warn!("sources: cannot watch the store: {e}; retrying");
-                tokio::select! {
-                    _ = tokio::time::sleep(Duration::from_millis(500)) => continue,
-                    _ = shutdown.cancelled() => return,
-                }
-            }
-        };
-        loop {
-            tokio::select! {
-                ev = watch.next() => match ev {
-                    Some(ev) if relevant.contains(&ev.resource) => break,
-                    Some(_) => continue,
-                    None => break,
-                },
-                _ = shutdown.cancelled() => return,
-            }
-        }
-        tokio::select! {
-            _ = tokio::time::sleep(Duration::from_millis(5)) => {}
-            _ = shutdown.cancelled() => return,
+        if !crate::store_changes::wait(&store, since, &relevant, "sources", &shutdown).await {
+            return;
         }
     }
 }
