@@ -993,3 +993,86 @@ fn flood_is_bounded_by_the_observation_window() {
         450
     );
 }
+
+/// §6.5.1: events a channel accepts register under the channel (reference and owner = the
+/// InMemoryChannel); deleting the channel or the Broker deletes what they auto-created.
+#[test]
+fn channel_traffic_registers_under_the_channel_and_owners_cascade() {
+    let (h, _dir) = start_with(&["--eventtype-flush-ms", "200"]);
+    apply(
+        &h,
+        &[
+            namespace("chan", Some("enabled")),
+            broker_in("chan", "default"),
+            json!({"apiVersion": "messaging.knative.dev/v1", "kind": "InMemoryChannel",
+                   "metadata": {"name": "orders", "namespace": "chan"}}),
+        ],
+    );
+    h.wait_jsonpath(&["broker", "default", "-n", "chan"], READY, "True");
+    h.wait_jsonpath(&["imc", "orders", "-n", "chan"], READY, "True");
+    let channel_url = h.kubectl_ok(&[
+        "get",
+        "imc",
+        "orders",
+        "-n",
+        "chan",
+        "-o",
+        "jsonpath={.status.address.url}",
+    ]);
+    let c = Client::new();
+    for i in 0..2 {
+        let r = post_binary(
+            &c,
+            &channel_url,
+            &format!("c-{i}"),
+            "com.example.channel.msg",
+            &[],
+            b"{}",
+        );
+        assert_202(&r, "channel");
+    }
+    let r = post_binary(
+        &c,
+        &ingress_url(&h, "chan", "default"),
+        "b-0",
+        "com.example.broker.msg",
+        &[],
+        b"{}",
+    );
+    assert_202(&r, "broker");
+    let ets = wait_pairs(
+        &h,
+        "chan",
+        AUTO,
+        &[
+            ("com.example.broker.msg", "/herald/tests"),
+            ("com.example.channel.msg", "/herald/tests"),
+        ],
+    );
+    let chan = ets
+        .iter()
+        .find(|et| attr(et, "type") == Some("com.example.channel.msg"))
+        .unwrap();
+    let name = chan["metadata"]["name"].as_str().unwrap();
+    assert!(name.starts_with("et-orders-"), "{name}");
+    assert_eq!(
+        chan["spec"]["reference"],
+        json!({"apiVersion": "messaging.knative.dev/v1", "kind": "InMemoryChannel",
+               "name": "orders", "namespace": "chan"})
+    );
+    assert_eq!(
+        chan["metadata"]["ownerReferences"][0]["kind"],
+        "InMemoryChannel"
+    );
+    wait_count(&h, "chan", name, 2);
+
+    h.kubectl_ok(&["delete", "imc", "orders", "-n", "chan"]);
+    wait_pairs(
+        &h,
+        "chan",
+        AUTO,
+        &[("com.example.broker.msg", "/herald/tests")],
+    );
+    h.kubectl_ok(&["delete", "broker", "default", "-n", "chan"]);
+    wait_pairs(&h, "chan", AUTO, &[]);
+}
