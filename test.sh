@@ -28,4 +28,20 @@ if [ -z "${HERALD_TEST_PYTHON:-}" ]; then
   export HERALD_TEST_PYTHON
 fi
 
+# Message brokers the source tests consume from (issue 8): the project's machines run them on
+# their standard ports; start one that is down with the machine's own command, else fail clearly.
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+need_service() { # name port start-command...
+  local name=$1 port=$2; shift 2
+  port_open "$port" && return 0
+  echo "test.sh: $name is not listening on 127.0.0.1:$port; starting it" >&2
+  "$@" >/dev/null 2>&1 || true
+  for _ in $(seq 1 60); do port_open "$port" && return 0; sleep 1; done
+  echo "test.sh: $name is required on 127.0.0.1:$port for the source tests and could not be started (tried: $*)" >&2
+  exit 1
+}
+need_service Redis 6379 redis-server --daemonize yes --bind 127.0.0.1 -::1 --port 6379 --save "" --appendonly no
+need_service RabbitMQ 5672 rabbitmq-server -detached
+need_service "NATS (JetStream)" 4222 start-stop-daemon --start --oknodo --background --exec /usr/sbin/nats-server -- -a 127.0.0.1 -p 4222 -js -sd /var/lib/nats-server
+
 cargo test --workspace --locked "$@"

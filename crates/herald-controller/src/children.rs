@@ -29,7 +29,9 @@ pub fn child_resources(parent_resource: &str) -> &'static [&'static str] {
             &[CHANNELS, IN_MEMORY_CHANNELS, SUBSCRIPTIONS]
         }
         // Sources register the types they emit (the source-duck EventType reconciler).
-        r if r.starts_with("sources.knative.dev/") => &[EVENT_TYPES],
+        r if r.starts_with("sources.knative.dev/") || r.starts_with("sources.herald.dev/") => {
+            &[EVENT_TYPES]
+        }
         _ => &[],
     }
 }

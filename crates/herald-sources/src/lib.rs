@@ -6,16 +6,22 @@
 
 pub mod apiserver;
 mod apiserver_events;
+pub mod awssqs;
 pub mod container;
 pub mod cron;
 pub mod emitter;
+pub mod gcppubsub;
 pub mod github;
 pub mod gitlab;
+pub mod kafka;
 pub mod logs;
+pub mod natsjetstream;
 pub mod ping;
 pub mod plan;
 mod process;
+pub mod rabbitmq;
 mod receiver;
+pub mod redisstream;
 mod runtime;
 pub mod webhook;
 

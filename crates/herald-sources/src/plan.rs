@@ -14,17 +14,37 @@ pub enum SourceKind {
     SinkBinding,
     GitHub,
     GitLab,
+    Kafka,
+    GcpPubSub,
+    AwsSqs,
+    Rabbitmq,
+    RedisStream,
+    NatsJetStream,
 }
 
 impl SourceKind {
-    pub const ALL: [SourceKind; 6] = [
+    pub const ALL: [SourceKind; 12] = [
         SourceKind::Ping,
         SourceKind::ApiServer,
         SourceKind::Container,
         SourceKind::SinkBinding,
         SourceKind::GitHub,
         SourceKind::GitLab,
+        SourceKind::Kafka,
+        SourceKind::GcpPubSub,
+        SourceKind::AwsSqs,
+        SourceKind::Rabbitmq,
+        SourceKind::RedisStream,
+        SourceKind::NatsJetStream,
     ];
+
+    /// The API group: Knative's, except for kinds Knative does not define.
+    pub fn group(self) -> &'static str {
+        match self {
+            SourceKind::NatsJetStream => "sources.herald.dev",
+            _ => "sources.knative.dev",
+        }
+    }
 
     /// The storage kind name (`PingSource`…).
     pub fn name(self) -> &'static str {
@@ -35,6 +55,12 @@ impl SourceKind {
             SourceKind::SinkBinding => "SinkBinding",
             SourceKind::GitHub => "GitHubSource",
             SourceKind::GitLab => "GitLabSource",
+            SourceKind::Kafka => "KafkaSource",
+            SourceKind::GcpPubSub => "GcpPubSubSource",
+            SourceKind::AwsSqs => "AwsSqsSource",
+            SourceKind::Rabbitmq => "RabbitmqSource",
+            SourceKind::RedisStream => "RedisStreamSource",
+            SourceKind::NatsJetStream => "NatsJetStreamSource",
         }
     }
 
@@ -47,6 +73,12 @@ impl SourceKind {
             SourceKind::SinkBinding => "sinkbindings",
             SourceKind::GitHub => "githubsources",
             SourceKind::GitLab => "gitlabsources",
+            SourceKind::Kafka => "kafkasources",
+            SourceKind::GcpPubSub => "gcppubsubsources",
+            SourceKind::AwsSqs => "awssqssources",
+            SourceKind::Rabbitmq => "rabbitmqsources",
+            SourceKind::RedisStream => "redisstreamsources",
+            SourceKind::NatsJetStream => "natsjetstreamsources",
         }
     }
 

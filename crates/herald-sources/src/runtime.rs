@@ -269,5 +269,11 @@ async fn run(ctx: SourceContext) {
         }
         SourceKind::GitHub => crate::github::run(ctx).await,
         SourceKind::GitLab => crate::gitlab::run(ctx).await,
+        SourceKind::Kafka => crate::kafka::run(ctx).await,
+        SourceKind::GcpPubSub => crate::gcppubsub::run(ctx).await,
+        SourceKind::AwsSqs => crate::awssqs::run(ctx).await,
+        SourceKind::Rabbitmq => crate::rabbitmq::run(ctx).await,
+        SourceKind::RedisStream => crate::redisstream::run(ctx).await,
+        SourceKind::NatsJetStream => crate::natsjetstream::run(ctx).await,
     }
 }

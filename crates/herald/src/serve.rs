@@ -119,9 +119,7 @@ pub async fn run(args: ServeArgs) -> Result<()> {
     let requeue = controller.requeue();
     {
         let requeue = requeue.clone();
-        sources.on_status_change(move |kind| {
-            requeue.kind(crate::source_plan::SOURCES_GROUP, kind.name())
-        });
+        sources.on_status_change(move |kind| requeue.kind(kind.group(), kind.name()));
     }
 
     let api_task = match &tls {

@@ -13,9 +13,6 @@ use herald_store::Store;
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
-/// API group of every source kind Herald runs.
-pub const SOURCES_GROUP: &str = "sources.knative.dev";
-
 /// Looks up `key` of Secret `name` in a namespace.
 pub type SecretLookup<'a> = &'a dyn Fn(&str, &str, &str) -> Option<String>;
 
@@ -139,7 +136,7 @@ pub async fn run(
     let kinds: Vec<(SourceKind, String)> = SourceKind::ALL
         .into_iter()
         .filter_map(|k| {
-            let r = registry.lookup_group_kind(SOURCES_GROUP, k.name())?;
+            let r = registry.lookup_group_kind(k.group(), k.name())?;
             Some((k, r.key()))
         })
         .collect();
@@ -168,7 +165,7 @@ pub async fn run(
         sources.apply(plans);
         // Re-reconcile now; runtimes that become ready later re-queue their kind themselves.
         for (k, _) in &kinds {
-            requeue.kind(SOURCES_GROUP, k.name());
+            requeue.kind(k.group(), k.name());
         }
         if !crate::store_changes::wait(&store, since, &relevant, "sources", &shutdown).await {
             return;
