@@ -37,14 +37,19 @@ pub async fn run(ctx: SourceContext) {
     };
     let http = ctx.config.client.clone();
     let mut failures: u32 = 0;
+    // The first poll, and the first after a failure, is a short one so readiness is known at
+    // once rather than after a 20 s long poll on an empty queue.
+    let mut healthy = false;
     loop {
+        let wait = if healthy { client::MAX_WAIT_SECONDS } else { 0 };
         let polled = tokio::select! {
-            r = client::receive(&http, &target, client::MAX_WAIT_SECONDS) => r,
+            r = client::receive(&http, &target, wait) => r,
             _ = ctx.cancel.cancelled() => return,
         };
         let messages = match polled {
             Ok(m) => m,
             Err(e) => {
+                healthy = false;
                 failures = failures.saturating_add(1);
                 let wait = backoff(failures);
                 tracing::warn!(source = %key, "polling {} failed, retrying in {wait:?}: {e}", target.queue_url);
@@ -56,6 +61,7 @@ pub async fn run(ctx: SourceContext) {
             }
         };
         failures = 0;
+        healthy = true;
         ctx.ready();
         for m in messages {
             let event = event::to_event(&target.queue_url, &m, jiff::Timestamp::now());

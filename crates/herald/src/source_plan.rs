@@ -77,6 +77,10 @@ fn plan_of(kind: SourceKind, obj: &Value, secret: SecretLookup<'_>) -> Option<So
     })
 }
 
+/// Spec fields that hold a SecretKeySelector (`{name, key}`) directly instead of a
+/// `secretKeyRef`: AwsSqsSource's `awsCredsSecret` (resolved as `/awsCredsSecret`).
+const SELECTOR_FIELDS: &[&str] = &["awsCredsSecret"];
+
 /// Resolves every `secretKeyRef: {name, key}` in the spec, keyed by the JSON pointer of the
 /// object holding it (`/secretToken`, `/accessToken`, `/template/spec/containers/0/env/1/valueFrom`).
 fn collect_secrets(
@@ -93,6 +97,16 @@ fn collect_secrets(
                 let key = r.get("key").and_then(Value::as_str).unwrap_or_default();
                 if let Some(value) = secret(ns, name, key) {
                     out.insert(path.clone(), value);
+                }
+            }
+            // Fields that are a SecretKeySelector themselves, keyed by their own pointer.
+            for field in SELECTOR_FIELDS {
+                if let Some(r) = m.get(*field) {
+                    let name = r.get("name").and_then(Value::as_str).unwrap_or_default();
+                    let key = r.get("key").and_then(Value::as_str).unwrap_or_default();
+                    if let Some(value) = secret(ns, name, key) {
+                        out.insert(format!("{path}/{field}"), value);
+                    }
                 }
             }
             for (k, child) in m {
@@ -214,6 +228,22 @@ mod tests {
         );
         assert!(!gh.secrets.contains_key("/accessToken"));
         assert_eq!(plans[1].sink, None, "no sinkUri yet: runs without a sink");
+    }
+
+    #[test]
+    fn selector_fields_resolve_at_their_own_pointer() {
+        let sqs = json!({"metadata": {"namespace": "ns", "name": "q", "generation": 1},
+            "spec": {"queueUrl": "http://h/1/q",
+                     "awsCredsSecret": {"name": "aws", "key": "credentials"}},
+            "status": {"sinkUri": "http://sink/"}});
+        let lookup = |ns: &str, name: &str, key: &str| {
+            (ns == "ns" && name == "aws" && key == "credentials").then(|| "file".to_string())
+        };
+        let plans = build(&[(SourceKind::AwsSqs, vec![sqs])], &lookup);
+        assert_eq!(
+            plans[0].secrets.get("/awsCredsSecret").map(String::as_str),
+            Some("file")
+        );
     }
 
     #[test]

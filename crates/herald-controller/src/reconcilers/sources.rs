@@ -103,7 +103,7 @@ pub const AWS_SQS: SourceKind = SourceKind {
     conditions: DEPLOYED_SINK,
     sink_condition: SINK_PROVIDED,
     ce_attributes: aws_sqs,
-    runtime: false,
+    runtime: true,
     webhook: None,
 };
 
