@@ -19,9 +19,9 @@ if [ -z "${HERALD_TEST_PYTHON:-}" ]; then
     exit 1
   fi
   venv="${CARGO_TARGET_DIR:-target}/herald-test-venv"
-  if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c 'import cloudevents, requests' 2>/dev/null; then
+  if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c 'import cloudevents, requests, moto.server, boto3' 2>/dev/null; then
     python3 -m venv "$venv" || { echo "test.sh: cannot create a Python virtualenv in $venv (install python3-venv)" >&2; exit 1; }
-    "$venv/bin/pip" install --quiet --disable-pip-version-check 'cloudevents==1.11.0' 'requests>=2.31,<3' \
+    "$venv/bin/pip" install --quiet --disable-pip-version-check 'cloudevents==1.11.0' 'requests>=2.31,<3' 'moto[server]==5.2.5' \
       || { echo "test.sh: cannot install the Python CloudEvents SDK from PyPI (pip install cloudevents==1.11.0 requests)" >&2; exit 1; }
   fi
   HERALD_TEST_PYTHON="$(cd "$(dirname "$venv/bin/python")" && pwd)/python"

@@ -399,3 +399,33 @@ fn missing_credentials_are_reported() {
     h.wait_jsonpath(&["awssqssource", "nosecret"], REASON, "SecretNotFound");
     h.wait_jsonpath(&["awssqssource", "nosecret"], READY, "False");
 }
+
+/// The seeds' shape: `sources.eventing.knative.dev/v1alpha1` with an ObjectReference sink runs
+/// the same source (stored as `sources.knative.dev/v1alpha1`).
+#[test]
+fn seeds_legacy_group_delivers_too() {
+    let moto = Moto::start();
+    let queue = moto.create_queue(2);
+    let sink = Sink::start();
+    let h = Herald::start();
+    setup(
+        &h,
+        json!({}),
+        &[trigger("all", &sink.at("/legacy"), json!({}))],
+    );
+    let legacy = json!({
+        "apiVersion": "sources.eventing.knative.dev/v1alpha1", "kind": "AwsSqsSource",
+        "metadata": {"name": "seeds"},
+        "spec": {"queueUrl": queue,
+                 "awsCredsSecret": {"name": "aws-credentials", "key": "credentials"},
+                 "sink": {"apiVersion": "eventing.knative.dev/v1", "kind": "Broker",
+                          "name": "default"}}});
+    apply(&h, &[creds_secret(), legacy]);
+    wait_ready(&h, "seeds", "True");
+    let ids = moto.send(&queue, &json!([{"body": "from the seeds"}]));
+    let got = sink.wait_for("/legacy", 1, EVENTS_WAIT);
+    let r = with_id(&got, &ids[0]);
+    assert_eq!(r.header("ce-type"), Some("aws.sqs.message"));
+    assert_eq!(r.header("ce-source"), Some(queue.as_str()));
+    assert_eq!(body_json(r)["Body"], json!("from the seeds"));
+}

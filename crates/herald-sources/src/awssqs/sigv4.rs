@@ -181,7 +181,8 @@ mod tests {
     #[test]
     fn aws_test_suite_vectors() {
         let prefix = "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/service/aws4_request, SignedHeaders=host;x-amz-date, Signature=";
-        let cases: &[(&str, &str, &[(&str, &str)], &[(&str, &str)], &str)] = &[
+        type Pairs<'a> = &'a [(&'a str, &'a str)];
+        let cases: &[(&str, &str, Pairs, Pairs, &str)] = &[
             (
                 "get-vanilla",
                 "GET",
