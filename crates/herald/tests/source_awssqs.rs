@@ -261,7 +261,6 @@ fn dp56_messages_reach_a_broker_trigger_with_exact_attributes() {
         String::from_utf8_lossy(&with_id(&got, &ids[1]).body).contains("\\u003c1\\u00262\\u003e"),
         "Go's encoding/json escapes <, & and >"
     );
-    assert_eq!(with_id(&got, &ids[0]).header("ce-team"), None);
 
     // Delivered messages were deleted: nothing is redelivered after the visibility timeout.
     sink.expect_no_more("/sqs", 3, Duration::from_secs(5));
@@ -428,4 +427,40 @@ fn seeds_legacy_group_delivers_too() {
     assert_eq!(r.header("ce-type"), Some("aws.sqs.message"));
     assert_eq!(r.header("ce-source"), Some(queue.as_str()));
     assert_eq!(body_json(r)["Body"], json!("from the seeds"));
+}
+
+/// At-least-once when the sink refuses: a 400 (not retried by the emitter) leaves the message in
+/// the queue, SQS redelivers it after the 2 s visibility timeout, and the second, accepted,
+/// delivery deletes it. `ceOverrides` extensions go on every event (DP-57).
+#[test]
+fn dp57_refused_event_is_redelivered_after_the_visibility_timeout() {
+    let moto = Moto::start();
+    let queue = moto.create_queue(2);
+    let sink = Sink::start();
+    sink.script("/refuse", vec![Reply::status(400)]);
+    let h = Herald::start();
+    let mut source = sqs_source("refused", &queue, json!({"uri": sink.at("/refuse")}));
+    source["spec"]["ceOverrides"] = json!({"extensions": {"team": "herald"}});
+    apply(&h, &[creds_secret(), source]);
+    wait_ready(&h, "refused", "True");
+    let ids = moto.send(&queue, &json!([{"body": "try again"}]));
+    let got = sink.wait_for("/refuse", 2, EVENTS_WAIT);
+    for r in &got {
+        assert_eq!(r.header("ce-id"), Some(ids[0].as_str()));
+        assert_eq!(r.header("ce-team"), Some("herald"));
+    }
+    let gap = got[1].at.duration_since(got[0].at);
+    assert!(
+        gap >= Duration::from_millis(1500),
+        "redelivered by SQS after the visibility timeout, not retried at once: {gap:?}"
+    );
+    let deadline = Instant::now() + EVENTS_WAIT;
+    while moto.count(&queue) != 0 {
+        assert!(
+            Instant::now() < deadline,
+            "the accepted message was not deleted"
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    sink.expect_no_more("/refuse", 2, Duration::from_secs(4));
 }
