@@ -11,7 +11,8 @@ if ! command -v kubectl >/dev/null 2>&1 && [ -z "${KUBECTL:-}" ]; then
   exit 1
 fi
 
-# The Python CloudEvents SDK (PyPI `cloudevents`) sends events in the black-box tests.
+# The Python CloudEvents SDK (PyPI `cloudevents`) sends events in the black-box tests; moto
+# (PyPI `moto[server]`, with boto3) is the SQS server the AwsSqsSource tests run against.
 # It lives in a virtualenv next to the build cache so repeated runs reuse it.
 if [ -z "${HERALD_TEST_PYTHON:-}" ]; then
   if ! command -v python3 >/dev/null 2>&1; then
@@ -21,8 +22,8 @@ if [ -z "${HERALD_TEST_PYTHON:-}" ]; then
   venv="${CARGO_TARGET_DIR:-target}/herald-test-venv"
   if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c 'import cloudevents, requests, moto.server, boto3' 2>/dev/null; then
     python3 -m venv "$venv" || { echo "test.sh: cannot create a Python virtualenv in $venv (install python3-venv)" >&2; exit 1; }
-    "$venv/bin/pip" install --quiet --disable-pip-version-check 'cloudevents==1.11.0' 'requests>=2.31,<3' 'moto[server]==5.2.5' \
-      || { echo "test.sh: cannot install the Python CloudEvents SDK from PyPI (pip install cloudevents==1.11.0 requests)" >&2; exit 1; }
+    "$venv/bin/python" -m pip install --quiet --disable-pip-version-check 'cloudevents==1.11.0' 'requests>=2.31,<3' 'moto[server]==5.2.5' \
+      || { echo "test.sh: cannot install the tests' Python packages from PyPI (cloudevents==1.11.0, requests, moto[server]==5.2.5)" >&2; exit 1; }
   fi
   HERALD_TEST_PYTHON="$(cd "$(dirname "$venv/bin/python")" && pwd)/python"
   export HERALD_TEST_PYTHON
