@@ -33,6 +33,14 @@ struct Nats {
 
 impl Nats {
     fn connect(addr: &str) -> Nats {
+        Nats::connect_with(addr, json!({}))
+    }
+
+    fn connect_as(addr: &str, user: &str, pass: &str) -> Nats {
+        Nats::connect_with(addr, json!({"user": user, "pass": pass}))
+    }
+
+    fn connect_with(addr: &str, mut opts: Value) -> Nats {
         let w = TcpStream::connect(addr).unwrap_or_else(|e| panic!("NATS at {addr}: {e}"));
         w.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
         let mut n = Nats {
@@ -43,10 +51,10 @@ impl Nats {
         };
         let info = n.line();
         assert!(info.starts_with("INFO "), "{info}");
-        let sub = format!(
-            "CONNECT {{\"verbose\":false,\"headers\":true,\"no_responders\":true}}\r\nSUB {}.* 1\r\nPING\r\n",
-            n.inbox
-        );
+        opts["verbose"] = json!(false);
+        opts["headers"] = json!(true);
+        opts["no_responders"] = json!(true);
+        let sub = format!("CONNECT {opts}\r\nSUB {}.* 1\r\nPING\r\n", n.inbox);
         n.w.write_all(sub.as_bytes()).unwrap();
         loop {
             let l = n.line();
@@ -389,6 +397,10 @@ struct OwnServer {
 
 impl OwnServer {
     fn start(port: u16, store: &std::path::Path) -> OwnServer {
+        OwnServer::start_with(port, store, &[])
+    }
+
+    fn start_with(port: u16, store: &std::path::Path, extra: &[&str]) -> OwnServer {
         let bin = [
             "/usr/sbin/nats-server",
             "/usr/local/bin/nats-server",
@@ -400,6 +412,7 @@ impl OwnServer {
         let child = Command::new(bin)
             .args(["-a", "127.0.0.1", "-p", &port.to_string(), "-js", "-sd"])
             .arg(store)
+            .args(extra)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -601,4 +614,62 @@ fn spec_change_keeps_the_consumer_position() {
     // At least once, and here exactly once: nothing was in flight during the change.
     assert_eq!(got.len(), 6, "{got:#?}");
     nats.delete_stream(&stream);
+}
+
+/// Credentials from a Secret (`spec.user`/`spec.password` secretKeyRefs): a wrong password is
+/// refused by the server (`ConnectionFailed` with NATS's reason); fixing the Secret makes the
+/// source Ready and deliver.
+#[test]
+fn credentials_from_a_secret() {
+    let port = free_port();
+    let store = tempfile::tempdir().unwrap();
+    let _server = OwnServer::start_with(
+        port,
+        store.path(),
+        &["--user", "herald", "--pass", "s3cret"],
+    );
+    let (stream, prefix) = names();
+    let sink = Sink::start();
+    let h = Herald::start();
+    let secret = |pw: &str| {
+        json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "nats-creds"},
+               "stringData": {"user": "herald", "password": pw}})
+    };
+    apply(
+        &h,
+        &[
+            secret("wrong"),
+            source(
+                "auth",
+                json!({"url": format!("nats://127.0.0.1:{port}"), "stream": stream,
+                       "subjects": [format!("{prefix}.>")],
+                       "user": {"secretKeyRef": {"name": "nats-creds", "key": "user"}},
+                       "password": {"secretKeyRef": {"name": "nats-creds", "key": "password"}},
+                       "sink": {"uri": sink.at("/a")}}),
+            ),
+        ],
+    );
+    let target = ["natsjetstreamsource", "auth"];
+    h.wait_jsonpath(
+        &target,
+        "{.status.conditions[?(@.type==\"Ready\")].reason}",
+        "ConnectionFailed",
+    );
+    let msg = h.kubectl_ok(&[
+        "get",
+        "natsjetstreamsource",
+        "auth",
+        "-o",
+        "jsonpath={.status.conditions[?(@.type==\"Ready\")].message}",
+    ]);
+    assert!(msg.contains("Authorization Violation"), "{msg}");
+    apply(&h, &[secret("s3cret")]);
+    ready(&h, "auth");
+    let mut nats = Nats::connect_as(&format!("127.0.0.1:{port}"), "herald", "s3cret");
+    let seq = nats.publish(&format!("{prefix}.a"), &[], b"secret");
+    let got = sink.wait_for("/a", 1, EVENTS_WAIT);
+    assert_eq!(
+        with_id(&got, &format!("{stream}:{seq}")).body_str(),
+        "secret"
+    );
 }
