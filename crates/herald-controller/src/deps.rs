@@ -29,7 +29,7 @@ pub fn has_references(group: &str, kind: &str) -> bool {
                 "Channel" | "InMemoryChannel" | "Subscription"
             )
             | ("flows.knative.dev", _)
-            | ("sources.knative.dev", _)
+            | ("sources.knative.dev" | "sources.herald.dev", _)
     )
 }
 

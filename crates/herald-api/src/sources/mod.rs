@@ -10,6 +10,7 @@ pub mod gcppubsub;
 pub mod github;
 pub mod gitlab;
 pub mod kafka;
+pub mod natsjetstream;
 pub mod ping;
 pub mod sinkbinding;
 pub mod support;
@@ -26,5 +27,6 @@ pub fn resources() -> Vec<Resource> {
         gitlab::resource(),
         gcppubsub::resource(),
         awssqs::resource(),
+        natsjetstream::resource(),
     ]
 }

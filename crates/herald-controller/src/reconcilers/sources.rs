@@ -106,6 +106,14 @@ pub const AWS_SQS: SourceKind = SourceKind {
     runtime: true,
     webhook: None,
 };
+pub const NATS_JETSTREAM: SourceKind = SourceKind {
+    kind: "NatsJetStreamSource",
+    conditions: herald_api::sources::natsjetstream::CONDITIONS,
+    sink_condition: SINK_PROVIDED,
+    ce_attributes: nats_jetstream,
+    runtime: true,
+    webhook: None,
+};
 
 /// The source kinds with a reconciler.
 pub const ALL: &[&SourceKind] = &[
@@ -118,6 +126,7 @@ pub const ALL: &[&SourceKind] = &[
     &GITLAB,
     &GCP_PUBSUB,
     &AWS_SQS,
+    &NATS_JETSTREAM,
 ];
 
 pub fn by_kind(kind: &str) -> Option<&'static SourceKind> {
@@ -429,6 +438,18 @@ fn gcp_pubsub(spec: &Value, _: &str, _: &str, _: &Env) -> Vec<CloudEventAttribut
 
 fn aws_sqs(spec: &Value, _: &str, _: &str, _: &Env) -> Vec<CloudEventAttributes> {
     vec![attr("aws.sqs.message", str_field(spec, "queueUrl"))]
+}
+
+/// Only messages that are not already CloudEvents get this type and source (docs/sources/natsjetstream.md).
+fn nats_jetstream(spec: &Value, ns: &str, name: &str, _: &Env) -> Vec<CloudEventAttributes> {
+    let stream = str_field(spec, "stream");
+    if stream.is_empty() {
+        return Vec::new();
+    }
+    vec![attr(
+        "dev.herald.sources.natsjetstream",
+        format!("/apis/v1/namespaces/{ns}/natsjetstreamsources/{name}#{stream}"),
+    )]
 }
 
 #[cfg(test)]
