@@ -106,6 +106,14 @@ pub const AWS_SQS: SourceKind = SourceKind {
     runtime: false,
     webhook: None,
 };
+pub const REDIS_STREAM: SourceKind = SourceKind {
+    kind: "RedisStreamSource",
+    conditions: herald_api::sources::redisstream::CONDITIONS,
+    sink_condition: SINK_PROVIDED,
+    ce_attributes: redis_stream,
+    runtime: true,
+    webhook: None,
+};
 
 /// The source kinds with a reconciler.
 pub const ALL: &[&SourceKind] = &[
@@ -118,6 +126,7 @@ pub const ALL: &[&SourceKind] = &[
     &GITLAB,
     &GCP_PUBSUB,
     &AWS_SQS,
+    &REDIS_STREAM,
 ];
 
 pub fn by_kind(kind: &str) -> Option<&'static SourceKind> {
@@ -429,6 +438,18 @@ fn gcp_pubsub(spec: &Value, _: &str, _: &str, _: &Env) -> Vec<CloudEventAttribut
 
 fn aws_sqs(spec: &Value, _: &str, _: &str, _: &Env) -> Vec<CloudEventAttributes> {
     vec![attr("aws.sqs.message", str_field(spec, "queueUrl"))]
+}
+
+/// eventing-redis' adapter: `source` is `<address>/<stream>`.
+fn redis_stream(spec: &Value, _: &str, _: &str, _: &Env) -> Vec<CloudEventAttributes> {
+    vec![attr(
+        "dev.knative.sources.redisstream",
+        format!(
+            "{}/{}",
+            str_field(spec, "address"),
+            str_field(spec, "stream")
+        ),
+    )]
 }
 
 #[cfg(test)]
