@@ -95,9 +95,10 @@ impl Config {
         })
     }
 
-    /// The CloudEvent `source`: `<address>/<stream>`, as Knative's adapter builds it.
+    /// The CloudEvent `source`: `<address>/<stream>`, as Knative's adapter builds it (with
+    /// `redis://` in front when that alone is no URI reference, e.g. for an IP address).
     pub fn source(&self) -> String {
-        format!("{}/{}", self.address, self.stream)
+        herald_api::sources::redisstream::event_source(&self.address, &self.stream)
     }
 
     /// Consumer `i`'s name in the group: stable, so a restart reads its own pending entries.
@@ -199,12 +200,12 @@ mod tests {
     #[test]
     fn events_carry_knatives_data_shape() {
         let ev = to_event(
-            "127.0.0.1:6379/s",
+            "redis://127.0.0.1:6379/s",
             "1-0",
             &[b"temp".to_vec(), b"21".to_vec(), vec![0xff, 0]],
         );
         assert_eq!(ev.ty, EVENT_TYPE);
-        assert_eq!(ev.source, "127.0.0.1:6379/s");
+        assert_eq!(ev.source, "redis://127.0.0.1:6379/s");
         assert_eq!(ev.id, "1-0");
         assert_eq!(ev.datacontenttype.as_deref(), Some("application/json"));
         assert_eq!(

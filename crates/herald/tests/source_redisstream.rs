@@ -21,6 +21,8 @@ use common::sink::{Reply, Sink};
 use serde_json::{Value, json};
 
 const REDIS: &str = "127.0.0.1:6379";
+/// The same Redis by host name: `<address>/<stream>` is then a URI reference as it stands.
+const REDIS_HOST: &str = "localhost:6379";
 /// Generous: a loaded 2-core CI machine.
 const EVENTS_WAIT: Duration = Duration::from_secs(60);
 
@@ -112,7 +114,7 @@ fn dp56_entries_reach_a_broker_trigger_with_exact_attributes_and_register_event_
         &[source(
             "orders",
             json!({
-                "address": REDIS,
+                "address": REDIS_HOST,
                 "stream": stream,
                 "ceOverrides": {"extensions": {"team": "herald"}},
                 "sink": {"ref": {"apiVersion": "eventing.knative.dev/v1", "kind": "Broker",
@@ -131,7 +133,7 @@ fn dp56_entries_reach_a_broker_trigger_with_exact_attributes_and_register_event_
         assert_eq!(r.header("ce-type"), Some("dev.knative.sources.redisstream"));
         assert_eq!(
             r.header("ce-source"),
-            Some(format!("{REDIS}/{stream}").as_str())
+            Some(format!("{REDIS_HOST}/{stream}").as_str())
         );
         assert_eq!(r.header("ce-id"), Some(id.as_str()));
         assert_eq!(r.header("content-type"), Some("application/json"));
@@ -149,7 +151,7 @@ fn dp56_entries_reach_a_broker_trigger_with_exact_attributes_and_register_event_
         pending(&stream, "default.orders") == 0
     });
     // The source's EventType, registered because the sink is a Broker.
-    let source_attr = format!("{REDIS}/{stream}");
+    let source_attr = format!("{REDIS_HOST}/{stream}");
     let attrs = h.kubectl_ok(&[
         "get",
         "redisstreamsource",
@@ -377,7 +379,8 @@ fn an_unreachable_redis_makes_the_source_not_ready_until_it_returns() {
     assert_eq!(got[0].header("ce-id"), Some(id.as_str()));
     assert_eq!(
         got[0].header("ce-source"),
-        Some(format!("{address}/s").as_str())
+        // An IP address alone would make `source` no URI reference: Herald adds `redis://`.
+        Some(format!("redis://{address}/s").as_str())
     );
     // Redis goes away again: not Ready; back: Ready, and entries added meanwhile arrive.
     drop(redis);

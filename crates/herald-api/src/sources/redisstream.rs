@@ -155,6 +155,25 @@ pub fn is_tcp_address(s: &str) -> bool {
     }
 }
 
+/// The CloudEvent `source` of a RedisStreamSource: Knative's `<address>/<stream>`. With a host
+/// name that is a valid URI reference (`redis.ns.svc:6379/orders` reads as scheme
+/// `redis.ns.svc`); with an IP address it is not (`127.0.0.1:6379/orders` has a colon in its
+/// first segment and no valid scheme, so brokers reject the event — Knative's SDK does too).
+/// Then Herald writes `redis://<address>/<stream>` instead.
+pub fn event_source(address: &str, stream: &str) -> String {
+    let plain = format!("{address}/{stream}");
+    let scheme = plain.split_once(':').map(|(s, _)| s).unwrap_or("");
+    let valid_scheme = scheme.starts_with(|c: char| c.is_ascii_alphabetic())
+        && scheme
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'));
+    if valid_scheme || !plain.contains(':') {
+        plain
+    } else {
+        format!("redis://{plain}")
+    }
+}
+
 fn storage(v: serde_json::Value) -> Result<serde_json::Value, FieldErrors> {
     Ok(set_type(v, API_VERSION, KIND))
 }
@@ -234,6 +253,23 @@ mod tests {
             ("http://redis:6379", false),
         ] {
             assert_eq!(is_tcp_address(a), ok, "{a}");
+        }
+    }
+
+    #[test]
+    fn event_sources() {
+        for (address, want) in [
+            (
+                "redis.redis.svc.cluster.local:6379",
+                "redis.redis.svc.cluster.local:6379/s",
+            ),
+            ("localhost:6379", "localhost:6379/s"),
+            ("redis://127.0.0.1:6379", "redis://127.0.0.1:6379/s"),
+            ("127.0.0.1:6379", "redis://127.0.0.1:6379/s"),
+            ("[::1]:6379", "redis://[::1]:6379/s"),
+            ("my_redis:6379", "redis://my_redis:6379/s"),
+        ] {
+            assert_eq!(event_source(address, "s"), want, "{address}");
         }
     }
 

@@ -440,14 +440,13 @@ fn aws_sqs(spec: &Value, _: &str, _: &str, _: &Env) -> Vec<CloudEventAttributes>
     vec![attr("aws.sqs.message", str_field(spec, "queueUrl"))]
 }
 
-/// eventing-redis' adapter: `source` is `<address>/<stream>`.
+/// eventing-redis' adapter: `source` is `<address>/<stream>` (made a valid URI reference).
 fn redis_stream(spec: &Value, _: &str, _: &str, _: &Env) -> Vec<CloudEventAttributes> {
     vec![attr(
         "dev.knative.sources.redisstream",
-        format!(
-            "{}/{}",
+        herald_api::sources::redisstream::event_source(
             str_field(spec, "address"),
-            str_field(spec, "stream")
+            str_field(spec, "stream"),
         ),
     )]
 }

@@ -253,7 +253,8 @@ mod tests {
 
     #[test]
     fn parses_replies() {
-        let cases: &[(&[u8], Option<(Reply, usize)>)] = &[
+        type Parsed = Option<(Reply, usize)>;
+        let cases: &[(&[u8], Parsed)] = &[
             (b"+OK\r\n", Some((Reply::Simple("OK".into()), 5))),
             (b"-ERR x y\r\n", Some((Reply::Error("ERR x y".into()), 10))),
             (b":42\r\n", Some((Reply::Int(42), 5))),
