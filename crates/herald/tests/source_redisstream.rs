@@ -226,6 +226,61 @@ fn pending_entries_are_redelivered_and_deleted_pending_entries_acknowledged() {
 }
 
 #[test]
+fn entries_left_by_a_consumer_that_is_gone_are_taken_over() {
+    let sink = Sink::start();
+    let h = Herald::start();
+    let stream = unique("orphan");
+    // `g-5` (e.g. before `consumers` was lowered) holds an entry idle for 10 minutes; `g-7`
+    // holds one it just received (a live consumer elsewhere): only the first is taken over.
+    cli(&["XGROUP", "CREATE", &stream, "g", "$", "MKSTREAM"]);
+    let orphan = xadd(&stream, &[("o", "1")]);
+    cli(&[
+        "XREADGROUP",
+        "GROUP",
+        "g",
+        "g-5",
+        "COUNT",
+        "1",
+        "STREAMS",
+        &stream,
+        ">",
+    ]);
+    cli(&[
+        "XCLAIM", &stream, "g", "g-5", "0", &orphan, "IDLE", "600000",
+    ]);
+    let live = xadd(&stream, &[("o", "2")]);
+    cli(&[
+        "XREADGROUP",
+        "GROUP",
+        "g",
+        "g-7",
+        "COUNT",
+        "1",
+        "STREAMS",
+        &stream,
+        ">",
+    ]);
+    apply(
+        &h,
+        &[source(
+            "orphans",
+            json!({"address": REDIS, "stream": stream, "group": "g",
+                   "sink": {"uri": sink.at("/o")}}),
+        )],
+    );
+    ready(&h, "orphans");
+    let got = sink.wait_for("/o", 1, EVENTS_WAIT);
+    assert_eq!(got[0].header("ce-id"), Some(orphan.as_str()));
+    wait_until("the orphan acknowledged", EVENTS_WAIT, || {
+        pending(&stream, "g") == 1
+    });
+    let left = cli(&["XPENDING", &stream, "g", "-", "+", "10"]);
+    assert!(left.contains(&live) && left.contains("g-7"), "{left}");
+    sink.expect_no_more("/o", 1, Duration::from_secs(1));
+    cleanup(&stream);
+}
+
+#[test]
 fn a_rejected_delivery_is_not_acknowledged_and_is_retried() {
     let sink = Sink::start();
     let h = Herald::start();

@@ -16,6 +16,13 @@ const BLOCK_MS: &[u8] = b"2000";
 const COUNT: &[u8] = b"16";
 /// How soon entries whose delivery failed are read again from the pending list.
 const PENDING_RETRY: Duration = Duration::from_secs(30);
+/// Entries pending this long with another consumer are taken over (XAUTOCLAIM): longer than the
+/// emitter's whole retry window (about 3.4 minutes), so a live consumer still delivering keeps
+/// its entries, while those of a consumer that is gone (`consumers` lowered, another instance
+/// crashed for good) are delivered.
+const ORPHAN_IDLE_MS: &[u8] = b"300000";
+/// How often a consumer looks for such entries.
+const ORPHAN_SCAN: Duration = Duration::from_secs(30);
 const BACKOFF_START: Duration = Duration::from_millis(500);
 const BACKOFF_MAX: Duration = Duration::from_secs(10);
 
@@ -145,10 +152,17 @@ async fn session(
     // A restart first reads what this consumer had been given but not acknowledged.
     let mut cursor = Cursor::Pending("0".into());
     let mut retry_pending_at: Option<Instant> = None;
+    let mut next_orphan_scan = Instant::now();
     loop {
         if cursor == Cursor::New && retry_pending_at.is_some_and(|t| Instant::now() >= t) {
             cursor = Cursor::Pending("0".into());
             retry_pending_at = None;
+        }
+        if cursor == Cursor::New && Instant::now() >= next_orphan_scan {
+            next_orphan_scan = Instant::now() + ORPHAN_SCAN;
+            if claim_orphans(&mut conn, config, name).await? {
+                cursor = Cursor::Pending("0".into());
+            }
         }
         let mut args: Vec<&[u8]> = vec![
             b"XREADGROUP",
@@ -229,6 +243,43 @@ async fn ensure_group(conn: &mut Conn, config: &Config) -> Result<(), RedisError
     match r {
         Err(e) if e.code() == Some("BUSYGROUP") => Ok(()),
         r => r.map(|_| ()),
+    }
+}
+
+/// Moves entries idle for [`ORPHAN_IDLE_MS`] in other consumers' pending lists into this one's
+/// (read from there next); true when it took any. A Redis without XAUTOCLAIM (< 6.2) is left
+/// alone.
+async fn claim_orphans(conn: &mut Conn, config: &Config, name: &str) -> Result<bool, RedisError> {
+    let r = conn
+        .cmd(&[
+            b"XAUTOCLAIM",
+            config.stream.as_bytes(),
+            config.group.as_bytes(),
+            name.as_bytes(),
+            ORPHAN_IDLE_MS,
+            b"0-0",
+            b"COUNT",
+            b"100",
+            b"JUSTID",
+        ])
+        .await;
+    match r {
+        Ok(reply) => Ok(claimed_any(&reply)),
+        Err(e) if !e.is_connection() => {
+            tracing::debug!(stream = %config.stream, "XAUTOCLAIM: {e}");
+            Ok(false)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// Whether an XAUTOCLAIM reply (`[next, [ids…], …]`) claimed anything.
+fn claimed_any(reply: &Reply) -> bool {
+    match reply {
+        Reply::Array(Some(parts)) => {
+            matches!(parts.get(1), Some(Reply::Array(Some(ids))) if !ids.is_empty())
+        }
+        _ => false,
     }
 }
 
@@ -352,6 +403,16 @@ mod tests {
         ] {
             assert!(parse_entries(bad.clone()).is_err(), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn xautoclaim_replies() {
+        let claimed = arr(vec![bulk("0-0"), arr(vec![bulk("1-0")]), arr(vec![])]);
+        let none = arr(vec![bulk("0-0"), arr(vec![]), arr(vec![])]);
+        assert!(claimed_any(&claimed));
+        assert!(!claimed_any(&none));
+        assert!(!claimed_any(&Reply::Array(None)));
+        assert!(!claimed_any(&Reply::Int(0)));
     }
 
     #[test]
