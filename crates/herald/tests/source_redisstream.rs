@@ -362,8 +362,13 @@ struct OwnRedis {
 
 impl OwnRedis {
     fn start(port: u16) -> OwnRedis {
+        OwnRedis::start_with(port, &[])
+    }
+
+    fn start_with(port: u16, extra: &[&str]) -> OwnRedis {
         let child = Command::new("redis-server")
             .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(extra)
             .args(["--save", "", "--appendonly", "no"])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -371,10 +376,11 @@ impl OwnRedis {
             .expect("redis-server");
         let r = OwnRedis { port, child };
         wait_until("own redis-server", Duration::from_secs(20), || {
+            // An answer, even NOAUTH, means it is up.
             Command::new("redis-cli")
                 .args(["-p", &port.to_string(), "PING"])
                 .output()
-                .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "PONG")
+                .is_ok_and(|o| !String::from_utf8_lossy(&o.stdout).trim().is_empty())
         });
         r
     }
@@ -396,10 +402,14 @@ fn free_port() -> u16 {
 }
 
 fn condition(h: &Herald, field: &str) -> String {
+    condition_of(h, "down", field)
+}
+
+fn condition_of(h: &Herald, name: &str, field: &str) -> String {
     h.kubectl_ok(&[
         "get",
         "redisstreamsource",
-        "down",
+        name,
         "-o",
         &format!("jsonpath={{.status.conditions[?(@.type==\"Ready\")].{field}}}"),
     ])
@@ -475,4 +485,50 @@ fn specs_knative_rejects_are_rejected() {
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(err.contains(path), "{spec}: {err}");
     }
+}
+
+#[test]
+fn a_password_from_a_secret_authenticates() {
+    let sink = Sink::start();
+    let h = Herald::start();
+    let port = free_port();
+    let redis = OwnRedis::start_with(port, &["--requirepass", "s3cret"]);
+    let secret = |pw: &str| {
+        json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "redis"},
+               "stringData": {"password": pw}})
+    };
+    // A wrong password: not Ready, and the reason says why.
+    apply(
+        &h,
+        &[
+            secret("wrong"),
+            source(
+                "auth",
+                json!({"address": format!("127.0.0.1:{port}"), "stream": "s",
+                       "dialOptions": {"password": {"secretKeyRef": {"name": "redis",
+                                                                    "key": "password"}}},
+                       "sink": {"uri": sink.at("/a")}}),
+            ),
+        ],
+    );
+    h.wait_jsonpath(&["redisstreamsource", "auth"], READY, "False");
+    assert_eq!(condition_of(&h, "auth", "reason"), "AuthenticationFailed");
+    // The right one (a Secret change restarts the source): Ready, and entries arrive.
+    apply(&h, &[secret("s3cret")]);
+    ready(&h, "auth");
+    let id = cli_at(
+        redis.port,
+        &[
+            "-a",
+            "s3cret",
+            "--no-auth-warning",
+            "XADD",
+            "s",
+            "*",
+            "k",
+            "v",
+        ],
+    );
+    let got = sink.wait_for("/a", 1, EVENTS_WAIT);
+    assert_eq!(got[0].header("ce-id"), Some(id.as_str()));
 }

@@ -104,11 +104,7 @@ async fn consume(ctx: SourceContext, config: Arc<Config>, health: Arc<Health>, i
             Ok(()) => return,
             Err(e) => e,
         };
-        let reason = if err.is_connection() {
-            "ConnectionFailed"
-        } else {
-            "RedisError"
-        };
+        let reason = err.reason();
         tracing::warn!(source = %ctx.key(), consumer = %name, "{reason}: {err}");
         health.set(
             &ctx,

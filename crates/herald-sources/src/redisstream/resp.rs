@@ -57,6 +57,8 @@ pub enum RedisError {
     Closed,
     #[error("Redis protocol error: {0}")]
     Protocol(#[from] ProtocolError),
+    #[error("AUTH failed: {0}")]
+    Auth(String),
     #[error("unexpected reply from Redis: {0}")]
     Unexpected(String),
     /// The server answered with an error reply (`ERR …`, `NOGROUP …`, `WRONGTYPE …`).
@@ -67,7 +69,16 @@ pub enum RedisError {
 impl RedisError {
     /// Whether the connection is unusable afterwards (an error reply leaves it fine).
     pub fn is_connection(&self) -> bool {
-        !matches!(self, RedisError::Server(_))
+        !matches!(self, RedisError::Server(_) | RedisError::Auth(_))
+    }
+
+    /// The readiness reason this error gives the source.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            RedisError::Auth(_) => "AuthenticationFailed",
+            RedisError::Server(_) => "RedisError",
+            _ => "ConnectionFailed",
+        }
     }
 
     /// The error code of a server error reply (`NOGROUP`, `BUSYGROUP`…).
@@ -200,7 +211,10 @@ impl Conn {
             buf: Vec::with_capacity(4096),
         };
         if let Some(p) = password {
-            conn.cmd(&[b"AUTH", p.as_bytes()]).await?;
+            match conn.cmd(&[b"AUTH", p.as_bytes()]).await {
+                Err(RedisError::Server(m)) => return Err(RedisError::Auth(m)),
+                r => r?,
+            };
         }
         Ok(conn)
     }
@@ -316,5 +330,11 @@ mod tests {
         assert_eq!(e.code(), Some("NOGROUP"));
         assert!(!e.is_connection());
         assert!(RedisError::Closed.is_connection());
+        assert_eq!(e.reason(), "RedisError");
+        assert_eq!(
+            RedisError::Auth("WRONGPASS".into()).reason(),
+            "AuthenticationFailed"
+        );
+        assert_eq!(RedisError::Closed.reason(), "ConnectionFailed");
     }
 }
