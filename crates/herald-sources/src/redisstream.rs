@@ -5,17 +5,18 @@
 
 #[cfg(feature = "redis")]
 mod resp;
+#[cfg(feature = "redis")]
+mod tls;
 
 use base64::Engine as _;
 use herald_api::sources::redisstream::RedisStreamSourceSpec;
+use herald_api::sources::support::SecretValueFromSource;
 use herald_ce::{Data, Event};
 
 use crate::runtime::SourceContext;
 
 /// The CloudEvent type (eventing-redis `adapter.go`).
 pub const EVENT_TYPE: &str = "dev.knative.sources.redisstream";
-/// The JSON pointer under which the source plan carries the resolved password.
-const PASSWORD_SECRET: &str = "/dialOptions/password";
 
 /// What one RedisStreamSource runs, decoded and checked.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -28,6 +29,17 @@ pub struct Config {
     pub group: String,
     pub consumers: usize,
     pub password: Option<String>,
+    /// `Some` when `dialOptions.useTLS` is set.
+    pub tls: Option<TlsSettings>,
+}
+
+/// The TLS settings of a spec, with the Secret values resolved.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TlsSettings {
+    pub ca_pem: Option<String>,
+    pub cert_pem: Option<String>,
+    pub key_pem: Option<String>,
+    pub skip_verify: bool,
 }
 
 /// Why a spec cannot run.
@@ -35,18 +47,15 @@ pub struct Config {
 pub enum ConfigError {
     #[error("invalid spec: {0}")]
     Decode(String),
-    #[error("spec.dialOptions.useTLS: TLS connections to Redis are not supported by Herald yet")]
-    Tls,
-    #[error("spec.dialOptions.password: the referenced Secret or key does not exist")]
-    MissingPassword,
+    #[error("spec.dialOptions.{0}: the referenced Secret or key does not exist")]
+    MissingSecret(&'static str),
 }
 
 impl ConfigError {
     pub fn reason(&self) -> &'static str {
         match self {
             ConfigError::Decode(_) => "InvalidSpec",
-            ConfigError::Tls => "TLSNotSupported",
-            ConfigError::MissingPassword => "SecretNotFound",
+            ConfigError::MissingSecret(_) => "SecretNotFound",
         }
     }
 }
@@ -62,17 +71,28 @@ impl Config {
         let s: RedisStreamSourceSpec =
             serde_json::from_value(spec.clone()).map_err(|e| ConfigError::Decode(e.to_string()))?;
         let opts = s.dial_options.unwrap_or_default();
-        if opts.use_tls {
-            return Err(ConfigError::Tls);
-        }
-        let password = match opts.password.and_then(|p| p.secret_key_ref) {
-            Some(_) => Some(
-                secrets
-                    .get(PASSWORD_SECRET)
-                    .cloned()
-                    .ok_or(ConfigError::MissingPassword)?,
-            ),
-            None => None,
+        // A referenced value must resolve; an unreferenced one is absent.
+        let secret = |field: &'static str, v: &Option<SecretValueFromSource>| match v
+            .as_ref()
+            .and_then(|v| v.secret_key_ref.as_ref())
+        {
+            None => Ok(None),
+            Some(_) => secrets
+                .get(&format!("/dialOptions/{field}"))
+                .cloned()
+                .map(Some)
+                .ok_or(ConfigError::MissingSecret(field)),
+        };
+        let password = secret("password", &opts.password)?;
+        let tls = if opts.use_tls {
+            Some(TlsSettings {
+                ca_pem: secret("caCert", &opts.ca_cert)?,
+                cert_pem: secret("cert", &opts.cert)?,
+                key_pem: secret("key", &opts.key)?,
+                skip_verify: opts.skip_verify,
+            })
+        } else {
+            None
         };
         let group = if s.group.is_empty() {
             format!("{namespace}.{name}")
@@ -92,6 +112,7 @@ impl Config {
                 .unwrap_or(1)
                 .max(1),
             password,
+            tls,
         })
     }
 
@@ -177,18 +198,31 @@ mod tests {
         with["dialOptions"] = json!({"password": {"secretKeyRef": {"name": "r", "key": "p"}}});
         assert_eq!(
             Config::from_plan(&with, &secrets, "ns", "src"),
-            Err(ConfigError::MissingPassword)
+            Err(ConfigError::MissingSecret("password"))
         );
-        secrets.insert(PASSWORD_SECRET.into(), "pw".into());
+        secrets.insert("/dialOptions/password".into(), "pw".into());
         let c = Config::from_plan(&with, &secrets, "ns", "src").unwrap_or_else(|e| panic!("{e}"));
         assert_eq!((c.group.as_str(), c.consumers), ("g", 3));
         assert_eq!(c.password.as_deref(), Some("pw"));
 
+        assert_eq!(c.tls, None);
+
         let mut tls = base.clone();
-        tls["dialOptions"] = json!({"useTLS": true});
+        tls["dialOptions"] = json!({"useTLS": true, "skipVerify": true,
+            "caCert": {"secretKeyRef": {"name": "r", "key": "ca"}}});
         assert_eq!(
             Config::from_plan(&tls, &secrets, "ns", "src"),
-            Err(ConfigError::Tls)
+            Err(ConfigError::MissingSecret("caCert"))
+        );
+        secrets.insert("/dialOptions/caCert".into(), "PEM".into());
+        let c = Config::from_plan(&tls, &secrets, "ns", "src").unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            c.tls,
+            Some(TlsSettings {
+                ca_pem: Some("PEM".into()),
+                skip_verify: true,
+                ..Default::default()
+            })
         );
         let bad = json!({"address": 1});
         assert!(matches!(

@@ -532,3 +532,93 @@ fn a_password_from_a_secret_authenticates() {
     let got = sink.wait_for("/a", 1, EVENTS_WAIT);
     assert_eq!(got[0].header("ce-id"), Some(id.as_str()));
 }
+
+/// A CA and a server certificate for `localhost` and 127.0.0.1: (ca.pem, cert.pem, key.pem).
+fn tls_files(dir: &std::path::Path) -> (String, String, String) {
+    use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
+    // Distinct names: a leaf named like its issuer looks self-signed to OpenSSL.
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca_params
+        .distinguished_name
+        .push(DnType::CommonName, "Herald test Redis CA");
+    let ca_key = KeyPair::generate().unwrap();
+    let ca = ca_params.self_signed(&ca_key).unwrap();
+    let issuer = Issuer::new(ca_params, ca_key);
+    let mut params =
+        CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()]).unwrap();
+    params.distinguished_name.push(DnType::CommonName, "redis");
+    let key = KeyPair::generate().unwrap();
+    let cert = params.signed_by(&key, &issuer).unwrap();
+    let write = |name: &str, pem: String| {
+        let p = dir.join(name);
+        std::fs::write(&p, pem).unwrap();
+        p.to_string_lossy().into_owned()
+    };
+    (
+        write("ca.pem", ca.pem()),
+        write("cert.pem", cert.pem()),
+        write("key.pem", key.serialize_pem()),
+    )
+}
+
+#[test]
+fn tls_with_the_servers_ca_from_a_secret() {
+    let sink = Sink::start();
+    let h = Herald::start();
+    let dir = tempfile::tempdir().unwrap();
+    let (ca, cert, key) = tls_files(dir.path());
+    let port = free_port();
+    let p = port.to_string();
+    let mut server = Command::new("redis-server")
+        .args(["--port", "0", "--tls-port", &p, "--bind", "127.0.0.1"])
+        .args(["--tls-cert-file", &cert, "--tls-key-file", &key])
+        .args(["--tls-ca-cert-file", &ca, "--tls-auth-clients", "no"])
+        .args(["--save", "", "--appendonly", "no"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("redis-server");
+    let tls_cli = |args: &[&str]| {
+        Command::new("redis-cli")
+            .args(["--tls", "--cacert", &ca, "-h", "127.0.0.1", "-p", &p])
+            .args(args)
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+            .unwrap_or_default()
+    };
+    wait_until("redis-server with TLS", Duration::from_secs(20), || {
+        tls_cli(&["PING"]) == "PONG"
+    });
+    let address = format!("127.0.0.1:{port}");
+    let spec = |options: Value| {
+        json!({"address": address, "stream": "s", "dialOptions": options,
+               "sink": {"uri": sink.at("/tls")}})
+    };
+    // Without the CA the self-signed chain is not trusted: not Ready, and the reason says so.
+    apply(&h, &[source("tls", spec(json!({"useTLS": true})))]);
+    h.wait_jsonpath(&["redisstreamsource", "tls"], READY, "False");
+    assert_eq!(condition_of(&h, "tls", "reason"), "TLSHandshakeFailed");
+    // With the CA from a Secret: Ready, and entries arrive.
+    let ca_pem = std::fs::read_to_string(&ca).unwrap();
+    apply(
+        &h,
+        &[
+            json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "redis-tls"},
+                   "stringData": {"ca.crt": ca_pem}}),
+            source(
+                "tls",
+                spec(json!({"useTLS": true,
+                            "caCert": {"secretKeyRef": {"name": "redis-tls", "key": "ca.crt"}}})),
+            ),
+        ],
+    );
+    ready(&h, "tls");
+    let id = tls_cli(&["XADD", "s", "*", "secure", "yes"]);
+    assert!(id.contains('-'), "{id}");
+    let got = sink.wait_for("/tls", 1, EVENTS_WAIT);
+    assert_eq!(got[0].header("ce-id"), Some(id.as_str()));
+    assert_eq!(got[0].body_str(), knative_data(&["secure", "yes"]));
+    let _ = server.kill();
+    let _ = server.wait();
+}

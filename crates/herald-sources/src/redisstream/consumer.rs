@@ -4,7 +4,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use super::resp::{Conn, RedisError, Reply};
+use super::resp::{Conn, Dial, RedisError, Reply};
 use super::{Config, Entry, to_event};
 use crate::emitter::EmitError;
 use crate::runtime::SourceContext;
@@ -28,7 +28,20 @@ const BACKOFF_MAX: Duration = Duration::from_secs(10);
 
 /// Runs `config.consumers` consumers until the source is cancelled.
 pub async fn run(ctx: SourceContext, config: Config) {
-    let config = Arc::new(config);
+    let tls = match config
+        .tls
+        .as_ref()
+        .map(|t| tls_of(t, &config.dial))
+        .transpose()
+    {
+        Ok(t) => t,
+        Err(e) => {
+            ctx.failed("InvalidTLSConfig", e.to_string());
+            ctx.cancel.cancelled().await;
+            return;
+        }
+    };
+    let config = Arc::new(Session { config, tls });
     let health = Arc::new(Health::new(config.consumers));
     let mut tasks = tokio::task::JoinSet::new();
     for i in 0..config.consumers {
@@ -93,7 +106,32 @@ impl Backoff {
     }
 }
 
-async fn consume(ctx: SourceContext, config: Arc<Config>, health: Arc<Health>, i: usize) {
+type TlsDial = (
+    Arc<rustls::ClientConfig>,
+    rustls::pki_types::ServerName<'static>,
+);
+
+fn tls_of(s: &super::TlsSettings, dial: &str) -> Result<TlsDial, super::tls::TlsError> {
+    Ok((
+        super::tls::client_config(s)?,
+        super::tls::server_name(dial)?,
+    ))
+}
+
+/// A source's config plus what is built from it once.
+struct Session {
+    config: Config,
+    tls: Option<TlsDial>,
+}
+
+impl std::ops::Deref for Session {
+    type Target = Config;
+    fn deref(&self) -> &Config {
+        &self.config
+    }
+}
+
+async fn consume(ctx: SourceContext, config: Arc<Session>, health: Arc<Health>, i: usize) {
     let name = config.consumer(i);
     let mut backoff = Backoff(BACKOFF_START);
     loop {
@@ -131,14 +169,19 @@ enum Cursor {
 /// One connection's life: returns `Ok` when cancelled, the error that ended it otherwise.
 async fn session(
     ctx: &SourceContext,
-    config: &Config,
+    config: &Session,
     health: &Health,
     i: usize,
     name: &str,
     backoff: &mut Backoff,
 ) -> Result<(), RedisError> {
     let mut conn = tokio::select! {
-        c = Conn::connect(&config.dial, config.password.as_deref(), CONNECT_TIMEOUT) => c?,
+        c = Conn::connect(Dial {
+            address: &config.dial,
+            password: config.password.as_deref(),
+            tls: config.tls.clone(),
+            timeout: CONNECT_TIMEOUT,
+        }) => c?,
         _ = ctx.cancel.cancelled() => return Ok(()),
     };
     ensure_group(&mut conn, config).await?;

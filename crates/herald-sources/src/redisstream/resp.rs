@@ -4,7 +4,9 @@
 
 use std::time::Duration;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use std::sync::Arc;
+
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 /// Largest bulk string accepted (Redis' own `proto-max-bulk-len` default).
@@ -57,6 +59,8 @@ pub enum RedisError {
     Closed,
     #[error("Redis protocol error: {0}")]
     Protocol(#[from] ProtocolError),
+    #[error("TLS handshake with {0}")]
+    Tls(String),
     #[error("AUTH failed: {0}")]
     Auth(String),
     #[error("unexpected reply from Redis: {0}")]
@@ -76,6 +80,7 @@ impl RedisError {
     pub fn reason(&self) -> &'static str {
         match self {
             RedisError::Auth(_) => "AuthenticationFailed",
+            RedisError::Tls(_) => "TLSHandshakeFailed",
             RedisError::Server(_) => "RedisError",
             _ => "ConnectionFailed",
         }
@@ -182,19 +187,32 @@ fn number(line: &[u8]) -> Result<i64, ProtocolError> {
         .ok_or_else(|| ProtocolError::BadNumber(String::from_utf8_lossy(line).into_owned()))
 }
 
+/// A byte stream to Redis: plain TCP or TLS over it.
+trait Io: AsyncRead + AsyncWrite + Send + Unpin {}
+impl<T: AsyncRead + AsyncWrite + Send + Unpin> Io for T {}
+
+/// How to reach Redis.
+pub struct Dial<'a> {
+    pub address: &'a str,
+    pub password: Option<&'a str>,
+    /// TLS client configuration and the name the server's certificate must carry.
+    pub tls: Option<(
+        Arc<rustls::ClientConfig>,
+        rustls::pki_types::ServerName<'static>,
+    )>,
+    pub timeout: Duration,
+}
+
 /// One connection to Redis; commands run one at a time.
 pub struct Conn {
-    stream: TcpStream,
+    stream: Box<dyn Io>,
     buf: Vec<u8>,
 }
 
 impl Conn {
-    /// Connects to `address` (`host:port`) and authenticates with `password` if given.
-    pub async fn connect(
-        address: &str,
-        password: Option<&str>,
-        timeout: Duration,
-    ) -> Result<Conn, RedisError> {
+    /// Connects (TLS if asked) and authenticates with the password if given.
+    pub async fn connect(d: Dial<'_>) -> Result<Conn, RedisError> {
+        let (address, password, timeout) = (d.address, d.password, d.timeout);
         let stream = match tokio::time::timeout(timeout, TcpStream::connect(address)).await {
             Err(_) => return Err(RedisError::ConnectTimeout(address.to_string())),
             Ok(Err(source)) => {
@@ -206,6 +224,17 @@ impl Conn {
             Ok(Ok(s)) => s,
         };
         let _ = stream.set_nodelay(true);
+        let stream: Box<dyn Io> = match d.tls {
+            None => Box::new(stream),
+            Some((config, name)) => {
+                let tls = tokio_rustls::TlsConnector::from(config).connect(name, stream);
+                match tokio::time::timeout(timeout, tls).await {
+                    Err(_) => return Err(RedisError::Tls(format!("{address}: timed out"))),
+                    Ok(Err(e)) => return Err(RedisError::Tls(format!("{address}: {e}"))),
+                    Ok(Ok(s)) => Box::new(s),
+                }
+            }
+        };
         let mut conn = Conn {
             stream,
             buf: Vec::with_capacity(4096),
