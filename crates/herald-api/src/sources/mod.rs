@@ -12,6 +12,7 @@ pub mod gitlab;
 pub mod kafka;
 pub mod natsjetstream;
 pub mod ping;
+pub mod redisstream;
 pub mod sinkbinding;
 pub mod support;
 
@@ -28,5 +29,6 @@ pub fn resources() -> Vec<Resource> {
         gcppubsub::resource(),
         awssqs::resource(),
         natsjetstream::resource(),
+        redisstream::resource(),
     ]
 }

@@ -114,6 +114,14 @@ pub const NATS_JETSTREAM: SourceKind = SourceKind {
     runtime: true,
     webhook: None,
 };
+pub const REDIS_STREAM: SourceKind = SourceKind {
+    kind: "RedisStreamSource",
+    conditions: herald_api::sources::redisstream::CONDITIONS,
+    sink_condition: SINK_PROVIDED,
+    ce_attributes: redis_stream,
+    runtime: true,
+    webhook: None,
+};
 
 /// The source kinds with a reconciler.
 pub const ALL: &[&SourceKind] = &[
@@ -127,6 +135,7 @@ pub const ALL: &[&SourceKind] = &[
     &GCP_PUBSUB,
     &AWS_SQS,
     &NATS_JETSTREAM,
+    &REDIS_STREAM,
 ];
 
 pub fn by_kind(kind: &str) -> Option<&'static SourceKind> {
@@ -449,6 +458,17 @@ fn nats_jetstream(spec: &Value, ns: &str, name: &str, _: &Env) -> Vec<CloudEvent
     vec![attr(
         "dev.herald.sources.natsjetstream",
         format!("/apis/v1/namespaces/{ns}/natsjetstreamsources/{name}#{stream}"),
+    )]
+}
+
+/// eventing-redis' adapter: `source` is `<address>/<stream>` (made a valid URI reference).
+fn redis_stream(spec: &Value, _: &str, _: &str, _: &Env) -> Vec<CloudEventAttributes> {
+    vec![attr(
+        "dev.knative.sources.redisstream",
+        herald_api::sources::redisstream::event_source(
+            str_field(spec, "address"),
+            str_field(spec, "stream"),
+        ),
     )]
 }
 
