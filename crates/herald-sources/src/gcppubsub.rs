@@ -42,7 +42,7 @@ const MAX_MESSAGES: u32 = 10;
 /// How long one pull may wait for messages.
 const POLL_WAIT: Duration = Duration::from_secs(20);
 const BACKOFF_MIN: Duration = Duration::from_millis(500);
-const BACKOFF_MAX: Duration = Duration::from_secs(30);
+const BACKOFF_MAX: Duration = Duration::from_secs(10);
 
 /// Why the spec and environment do not give a runnable source.
 #[derive(Debug, thiserror::Error, PartialEq)]
@@ -302,7 +302,7 @@ async fn sleep(cancel: &CancellationToken, d: Duration) -> bool {
     }
 }
 
-/// Exponential reconnect backoff, 0.5 s doubling to 30 s.
+/// Exponential reconnect backoff, 0.5 s doubling to 10 s (a pull is cheap; recover fast).
 #[derive(Debug, Default)]
 struct Backoff {
     next: Option<Duration>,
@@ -421,7 +421,7 @@ mod tests {
         let got: Vec<u64> = (0..9).map(|_| b.next().as_millis() as u64).collect();
         assert_eq!(
             got,
-            [500, 1000, 2000, 4000, 8000, 16000, 30000, 30000, 30000]
+            [500, 1000, 2000, 4000, 8000, 10000, 10000, 10000, 10000]
         );
         b.reset();
         assert_eq!(b.next(), BACKOFF_MIN);
