@@ -426,3 +426,44 @@ fn unreachable_pubsub_is_reported_and_recovers() {
     let got = sink.wait_for("/l", 1, EVENTS_WAIT);
     assert_eq!(got[0].header("ce-id"), Some(id.as_str()));
 }
+
+/// The seeds' eventing-contrib shape (`sources.eventing.knative.dev/v1alpha1`,
+/// `googleCloudProject`, an ObjectReference sink) runs the same source.
+#[test]
+fn seeds_legacy_shape_delivers_through_a_broker() {
+    let emu = Emulator::start();
+    let sink = Sink::start();
+    let (h, _dir) = fresh_herald(&emu.host);
+    let topic = unique("testing");
+    emu.create_topic(&topic);
+    setup(
+        &h,
+        json!({}),
+        &[trigger("all", &sink.at("/legacy"), json!({}))],
+    );
+    apply(
+        &h,
+        &[
+            json!({"apiVersion": "sources.eventing.knative.dev/v1alpha1",
+                 "kind": "GcpPubSubSource", "metadata": {"name": "gcp-pubsub-source"},
+                 "spec": {"googleCloudProject": PROJECT, "topic": topic,
+                          "gcpCredsSecret": {"name": "google-cloud-key", "key": "key.json"},
+                          "sink": {"apiVersion": "eventing.knative.dev/v1", "kind": "Broker",
+                                   "name": "default"}}}),
+        ],
+    );
+    h.wait_jsonpath(&["gcppubsubsource", "gcp-pubsub-source"], READY, "True");
+    let id = emu.publish(&topic, &[(Some(b"{}"), json!({}))]).remove(0);
+    let got = sink.wait_for("/legacy", 1, EVENTS_WAIT);
+    let r = with_id(&got, &id);
+    assert_eq!(
+        r.header("ce-source").map(str::to_string),
+        Some(format!(
+            "//pubsub.googleapis.com/projects/{PROJECT}/topics/{topic}"
+        ))
+    );
+    assert_eq!(
+        r.header("ce-type"),
+        Some("google.cloud.pubsub.topic.v1.messagePublished")
+    );
+}
