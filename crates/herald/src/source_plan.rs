@@ -88,7 +88,14 @@ fn collect_secrets(
 ) {
     match v {
         Value::Object(m) => {
-            if let Some(r) = m.get("secretKeyRef") {
+            // `{secretKeyRef: {name, key}}`, or a bare SecretKeySelector `{name, key}` under a
+            // field named `secret` / `…Secret` (GcpPubSubSource `secret`, AwsSqsSource
+            // `awsCredsSecret`).
+            let field = path.rsplit('/').next().unwrap_or_default();
+            let selector = m
+                .get("secretKeyRef")
+                .or_else(|| (field == "secret" || field.ends_with("Secret")).then_some(v));
+            if let Some(r) = selector {
                 let name = r.get("name").and_then(Value::as_str).unwrap_or_default();
                 let key = r.get("key").and_then(Value::as_str).unwrap_or_default();
                 if let Some(value) = secret(ns, name, key) {
@@ -213,6 +220,13 @@ mod tests {
             Some("hunter2")
         );
         assert!(!gh.secrets.contains_key("/accessToken"));
+        // A bare SecretKeySelector under `secret` (GcpPubSubSource) resolves at its pointer.
+        let ps = json!({"metadata": {"namespace": "ns", "name": "ps"},
+            "spec": {"topic": "t", "secret": {"name": "s", "key": "token"},
+                     "other": {"name": "s", "key": "token"}}});
+        let plans_ps = build(&[(SourceKind::GcpPubSub, vec![ps])], &lookup);
+        let keys: Vec<&String> = plans_ps[0].secrets.keys().collect();
+        assert_eq!(keys, ["/secret"]);
         assert_eq!(plans[1].sink, None, "no sinkUri yet: runs without a sink");
     }
 
