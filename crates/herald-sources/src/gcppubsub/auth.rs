@@ -229,4 +229,68 @@ mod tests {
             Err(AuthError::KeyFile(_))
         ));
     }
+
+    /// The token exchange against a fake token endpoint: a form POST with the JWT bearer
+    /// grant, whose assertion verifies; the token is cached (one request for two calls);
+    /// an error answer is reported with its status.
+    #[tokio::test]
+    async fn exchanges_the_jwt_for_a_cached_token() {
+        use std::sync::{Arc, Mutex};
+        let seen: Arc<Mutex<Vec<String>>> = Arc::default();
+        let record = seen.clone();
+        let app = axum::Router::new()
+            .route(
+                "/token",
+                axum::routing::post(move |body: String| {
+                    let record = record.clone();
+                    async move {
+                        if let Ok(mut v) = record.lock() {
+                            v.push(body);
+                        }
+                        r#"{"access_token": "ya29.test", "expires_in": 3599, "token_type": "Bearer"}"#
+                    }
+                }),
+            )
+            .route(
+                "/deny",
+                axum::routing::post(|| async {
+                    (axum::http::StatusCode::BAD_REQUEST, r#"{"error": "invalid_grant"}"#)
+                }),
+            );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let addr = listener.local_addr().unwrap_or_else(|e| panic!("{e}"));
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let client = reqwest::Client::new();
+
+        let mut k = key();
+        k.token_uri = Some(format!("http://{addr}/token"));
+        let mut ts = TokenSource::new(k);
+        for _ in 0..2 {
+            let tok = ts.token(&client).await.unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(tok, "ya29.test");
+        }
+        let bodies = seen.lock().map(|v| v.clone()).unwrap_or_default();
+        assert_eq!(bodies.len(), 1, "the token is cached");
+        let assertion = bodies[0]
+            .strip_prefix(
+                "grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Ajwt-bearer&assertion=",
+            )
+            .unwrap_or_else(|| panic!("form body: {}", bodies[0]));
+        let claims = assertion.split('.').nth(1).unwrap_or_default();
+        let claims: serde_json::Value =
+            serde_json::from_slice(&URL_SAFE_NO_PAD.decode(claims).unwrap_or_default())
+                .unwrap_or_default();
+        assert_eq!(claims["aud"], format!("http://{addr}/token"));
+
+        let mut k = key();
+        k.token_uri = Some(format!("http://{addr}/deny"));
+        let err = TokenSource::new(k).token(&client).await.err();
+        assert!(
+            matches!(&err, Some(AuthError::Rejected { status: 400, body, .. }) if body.contains("invalid_grant")),
+            "{err:?}"
+        );
+    }
 }
