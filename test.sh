@@ -45,4 +45,14 @@ need_service Redis 6379 redis-server --daemonize yes --bind 127.0.0.1 -::1 --por
 need_service RabbitMQ 5672 rabbitmq-server -detached
 need_service "NATS (JetStream)" 4222 start-stop-daemon --start --oknodo --background --exec /usr/sbin/nats-server -- -a 127.0.0.1 -p 4222 -js -sd /var/lib/nats-server
 
+# The GcpPubSubSource tests start Google's Pub/Sub emulator (gcloud, its pubsub-emulator
+# component, Java 11+), which the machine image ships.
+if ! command -v gcloud >/dev/null 2>&1 || [ ! -d "$(dirname "$(readlink -f "$(command -v gcloud)")")/../platform/pubsub-emulator" ]; then
+  apt-get install -y -qq google-cloud-cli-pubsub-emulator >/dev/null 2>&1 || true
+fi
+if ! command -v gcloud >/dev/null 2>&1 || [ ! -d "$(dirname "$(readlink -f "$(command -v gcloud)")")/../platform/pubsub-emulator" ] || ! command -v java >/dev/null 2>&1; then
+  echo "test.sh: the Pub/Sub emulator is required for the GcpPubSubSource tests: install gcloud with the Debian package google-cloud-cli-pubsub-emulator and Java 11 or later" >&2
+  exit 1
+fi
+
 cargo test --workspace --locked "$@"

@@ -77,12 +77,9 @@ fn plan_of(kind: SourceKind, obj: &Value, secret: SecretLookup<'_>) -> Option<So
     })
 }
 
-/// Spec fields that hold a SecretKeySelector (`{name, key}`) directly instead of a
-/// `secretKeyRef`: AwsSqsSource's `awsCredsSecret` (resolved as `/awsCredsSecret`).
-const SELECTOR_FIELDS: &[&str] = &["awsCredsSecret"];
-
-/// Resolves every `secretKeyRef: {name, key}` in the spec, keyed by the JSON pointer of the
-/// object holding it (`/secretToken`, `/accessToken`, `/template/spec/containers/0/env/1/valueFrom`).
+/// Resolves every `secretKeyRef: {name, key}` in the spec, and every bare `{name, key}` under a
+/// field named `secret` or `…Secret`, keyed by the JSON pointer of the object holding it
+/// (`/secretToken`, `/template/spec/containers/0/env/1/valueFrom`, `/awsCredsSecret`, `/secret`).
 fn collect_secrets(
     v: &Value,
     path: String,
@@ -92,21 +89,18 @@ fn collect_secrets(
 ) {
     match v {
         Value::Object(m) => {
-            if let Some(r) = m.get("secretKeyRef") {
+            // `{secretKeyRef: {name, key}}`, or a bare SecretKeySelector `{name, key}` under a
+            // field named `secret` / `…Secret` (GcpPubSubSource `secret`, AwsSqsSource
+            // `awsCredsSecret`).
+            let field = path.rsplit('/').next().unwrap_or_default();
+            let selector = m
+                .get("secretKeyRef")
+                .or_else(|| (field == "secret" || field.ends_with("Secret")).then_some(v));
+            if let Some(r) = selector {
                 let name = r.get("name").and_then(Value::as_str).unwrap_or_default();
                 let key = r.get("key").and_then(Value::as_str).unwrap_or_default();
                 if let Some(value) = secret(ns, name, key) {
                     out.insert(path.clone(), value);
-                }
-            }
-            // Fields that are a SecretKeySelector themselves, keyed by their own pointer.
-            for field in SELECTOR_FIELDS {
-                if let Some(r) = m.get(*field) {
-                    let name = r.get("name").and_then(Value::as_str).unwrap_or_default();
-                    let key = r.get("key").and_then(Value::as_str).unwrap_or_default();
-                    if let Some(value) = secret(ns, name, key) {
-                        out.insert(format!("{path}/{field}"), value);
-                    }
                 }
             }
             for (k, child) in m {
@@ -227,6 +221,13 @@ mod tests {
             Some("hunter2")
         );
         assert!(!gh.secrets.contains_key("/accessToken"));
+        // A bare SecretKeySelector under `secret` (GcpPubSubSource) resolves at its pointer.
+        let ps = json!({"metadata": {"namespace": "ns", "name": "ps"},
+            "spec": {"topic": "t", "secret": {"name": "s", "key": "token"},
+                     "other": {"name": "s", "key": "token"}}});
+        let plans_ps = build(&[(SourceKind::GcpPubSub, vec![ps])], &lookup);
+        let keys: Vec<&String> = plans_ps[0].secrets.keys().collect();
+        assert_eq!(keys, ["/secret"]);
         assert_eq!(plans[1].sink, None, "no sinkUri yet: runs without a sink");
     }
 

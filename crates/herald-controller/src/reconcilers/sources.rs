@@ -95,7 +95,7 @@ pub const GCP_PUBSUB: SourceKind = SourceKind {
     conditions: DEPLOYED_SINK,
     sink_condition: SINK_PROVIDED,
     ce_attributes: gcp_pubsub,
-    runtime: false,
+    runtime: true,
     webhook: None,
 };
 pub const AWS_SQS: SourceKind = SourceKind {

@@ -54,6 +54,12 @@ impl Herald {
 
     /// Starts Herald with extra `serve` arguments.
     pub fn start_with(data_dir: &Path, extra: &[&str]) -> Herald {
+        Herald::start_with_env(data_dir, extra, &[])
+    }
+
+    /// Starts Herald with extra `serve` arguments and environment variables (e.g. a back
+    /// end's address, as `PUBSUB_EMULATOR_HOST`).
+    pub fn start_with_env(data_dir: &Path, extra: &[&str], envs: &[(&str, &str)]) -> Herald {
         let log_path = data_dir.with_extension("log");
         let log = std::fs::OpenOptions::new()
             .create(true)
@@ -75,6 +81,7 @@ impl Herald {
             .arg(data_dir)
             .args(extra)
             .env("RUST_LOG", "info")
+            .envs(envs.iter().copied())
             .stdout(Stdio::piped())
             .stderr(Stdio::from(log))
             .spawn()
