@@ -11,6 +11,7 @@ pub mod github;
 pub mod gitlab;
 pub mod kafka;
 pub mod ping;
+pub mod rabbitmq;
 pub mod sinkbinding;
 pub mod support;
 
@@ -26,5 +27,6 @@ pub fn resources() -> Vec<Resource> {
         gitlab::resource(),
         gcppubsub::resource(),
         awssqs::resource(),
+        rabbitmq::resource(),
     ]
 }

@@ -106,6 +106,14 @@ pub const AWS_SQS: SourceKind = SourceKind {
     runtime: false,
     webhook: None,
 };
+pub const RABBITMQ: SourceKind = SourceKind {
+    kind: "RabbitmqSource",
+    conditions: herald_api::sources::rabbitmq::CONDITIONS,
+    sink_condition: SINK_PROVIDED,
+    ce_attributes: rabbitmq,
+    runtime: true,
+    webhook: None,
+};
 
 /// The source kinds with a reconciler.
 pub const ALL: &[&SourceKind] = &[
@@ -118,6 +126,7 @@ pub const ALL: &[&SourceKind] = &[
     &GITLAB,
     &GCP_PUBSUB,
     &AWS_SQS,
+    &RABBITMQ,
 ];
 
 pub fn by_kind(kind: &str) -> Option<&'static SourceKind> {
@@ -429,6 +438,18 @@ fn gcp_pubsub(spec: &Value, _: &str, _: &str, _: &Env) -> Vec<CloudEventAttribut
 
 fn aws_sqs(spec: &Value, _: &str, _: &str, _: &Env) -> Vec<CloudEventAttributes> {
     vec![attr("aws.sqs.message", str_field(spec, "queueUrl"))]
+}
+
+/// Messages that are not CloudEvents become `dev.knative.rabbitmq.event` from the queue.
+fn rabbitmq(spec: &Value, ns: &str, name: &str, _: &Env) -> Vec<CloudEventAttributes> {
+    let queue = spec
+        .pointer("/rabbitmqResourcesConfig/queueName")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    vec![attr(
+        herald_api::sources::rabbitmq::EVENT_TYPE,
+        herald_api::sources::rabbitmq::event_source(ns, name, queue),
+    )]
 }
 
 #[cfg(test)]
