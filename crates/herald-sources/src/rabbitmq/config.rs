@@ -37,8 +37,14 @@ pub fn parse_uri(uri: &str) -> Result<Address, UriError> {
     if url.scheme() != "amqp" {
         return Err(UriError::Scheme(url.scheme().to_string()));
     }
-    let host = url.host_str().filter(|h| !h.is_empty()).ok_or(UriError::NoHost)?;
-    let host = host.trim_start_matches('[').trim_end_matches(']').to_string();
+    let host = url
+        .host_str()
+        .filter(|h| !h.is_empty())
+        .ok_or(UriError::NoHost)?;
+    let host = host
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_string();
     let (user, password) = if url.username().is_empty() {
         ("guest".to_string(), "guest".to_string())
     } else {

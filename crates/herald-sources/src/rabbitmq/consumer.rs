@@ -50,6 +50,9 @@ impl SessionError {
     }
 }
 
+/// Pause before giving a message back after its delivery failed for good.
+const REQUEUE_DELAY: Duration = Duration::from_secs(1);
+
 /// Longest queue or exchange name AMQP can carry (a short string).
 const MAX_NAME: usize = 255;
 
@@ -174,7 +177,11 @@ async fn session(
 
 /// Declares the queue (durable, of the spec's type), makes sure the exchange exists (a durable
 /// `topic` exchange is created when missing) and binds the queue to it with `#`.
-async fn declare(conn: &Connection, ch: &Channel, s: &Settings) -> Result<(), amqprs::error::Error> {
+async fn declare(
+    conn: &Connection,
+    ch: &Channel,
+    s: &Settings,
+) -> Result<(), amqprs::error::Error> {
     let mut qargs = FieldTable::new();
     if let (Ok(k), Ok(v)) = (
         "x-queue-type".try_into(),
@@ -192,13 +199,21 @@ async fn declare(conn: &Connection, ch: &Channel, s: &Settings) -> Result<(), am
     // A passive declare that fails closes its channel: probe on a throwaway one.
     let probe = conn.open_channel(None).await?;
     let exists = probe
-        .exchange_declare(ExchangeDeclareArguments::new(&s.exchange, "topic").passive(true).finish())
+        .exchange_declare(
+            ExchangeDeclareArguments::new(&s.exchange, "topic")
+                .passive(true)
+                .finish(),
+        )
         .await
         .is_ok();
     let _ = probe.close().await;
     if !exists {
-        ch.exchange_declare(ExchangeDeclareArguments::new(&s.exchange, "topic").durable(true).finish())
-            .await?;
+        ch.exchange_declare(
+            ExchangeDeclareArguments::new(&s.exchange, "topic")
+                .durable(true)
+                .finish(),
+        )
+        .await?;
     }
     ch.queue_bind(QueueBindArguments::new(&s.queue, &s.exchange, "#").finish())
         .await
@@ -230,6 +245,11 @@ async fn deliver(
         Err(EmitError::Cancelled) => Ok(()),
         Err(e) => {
             tracing::warn!(%source, "event not delivered, message requeued: {e}");
+            // A sink that rejects for good (4xx) would otherwise get the message back at once.
+            tokio::select! {
+                _ = cancel.cancelled() => return Ok(()),
+                _ = tokio::time::sleep(REQUEUE_DELAY) => {}
+            }
             ch.basic_nack(BasicNackArguments::new(tag, false, true))
                 .await
                 .map_err(|e| format!("nack failed: {e}"))
@@ -288,7 +308,8 @@ async fn read_secret(api: &ApiAccess, ns: &str, name: &str) -> Result<String, Se
     let secrets: kube::Api<Secret> = kube::Api::namespaced(client, ns);
     let secret = secrets.get(name).await.map_err(|e| err(e.to_string()))?;
     if let Some(v) = secret.data.as_ref().and_then(|d| d.get(URI_KEY)) {
-        return String::from_utf8(v.0.clone()).map_err(|_| err(format!("key {URI_KEY:?} is not UTF-8")));
+        return String::from_utf8(v.0.clone())
+            .map_err(|_| err(format!("key {URI_KEY:?} is not UTF-8")));
     }
     secret
         .string_data

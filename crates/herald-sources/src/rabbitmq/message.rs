@@ -112,8 +112,8 @@ fn binary_event(msg: &Message, source: &str, version: &str) -> Result<Event, Str
         if name == "traceparent" || name == "tracestate" || name.starts_with("x-") {
             continue;
         }
-        let value = HeaderValue::from_str(&pct_encode(v))
-            .map_err(|e| format!("header {k:?}: {e}"))?;
+        let value =
+            HeaderValue::from_str(&pct_encode(v)).map_err(|e| format!("header {k:?}: {e}"))?;
         if name == "content-type" {
             has_ct = true;
             h.insert(http::header::CONTENT_TYPE, value);
@@ -155,6 +155,12 @@ fn pct_encode(s: &str) -> String {
     out
 }
 
+fn is_cloudevents_media_type(ct: &str) -> bool {
+    herald_ce_essence(ct)
+        .to_ascii_lowercase()
+        .starts_with("application/cloudevents")
+}
+
 /// A message that is not a CloudEvent, as `dev.knative.rabbitmq.event`.
 fn wrap(msg: &Message, source: &str) -> Event {
     let id = msg
@@ -173,7 +179,12 @@ fn wrap(msg: &Message, source: &str) -> Event {
         .and_then(|t| i64::try_from(t).ok())
         .and_then(|t| jiff::Timestamp::from_second(t).ok())
         .map(|t| t.to_string());
-    ev.datacontenttype = msg.content_type.clone().filter(|c| !c.is_empty());
+    // A CloudEvents media type cannot describe data: in binary mode it would make the event
+    // itself look structured. Such (malformed) messages go without a content type.
+    ev.datacontenttype = msg
+        .content_type
+        .clone()
+        .filter(|c| !c.is_empty() && !is_cloudevents_media_type(c));
     if !msg.body.is_empty() {
         ev.data = Some(Data::Binary(Bytes::from(msg.body.clone())));
     }
@@ -279,15 +290,26 @@ mod tests {
     fn structured_cloudevent_passes_through_with_source_filled() {
         let body = r#"{"specversion":"1.0","id":"s-1","type":"t.s","data":{"k":true}}"#;
         let c = to_event(
-            &msg(body, Some("application/cloudevents+json; charset=utf-8"), &[]),
+            &msg(
+                body,
+                Some("application/cloudevents+json; charset=utf-8"),
+                &[],
+            ),
             SRC,
         );
         assert_eq!(c.malformed, None);
         assert_eq!(
-            (c.event.id.as_str(), c.event.ty.as_str(), c.event.source.as_str()),
+            (
+                c.event.id.as_str(),
+                c.event.ty.as_str(),
+                c.event.source.as_str()
+            ),
             ("s-1", "t.s", SRC)
         );
-        assert_eq!(c.event.data.as_ref().map(Data::as_bytes), Some(&br#"{"k":true}"#[..]));
+        assert_eq!(
+            c.event.data.as_ref().map(Data::as_bytes),
+            Some(&br#"{"k":true}"#[..])
+        );
     }
 
     #[test]
@@ -311,12 +333,17 @@ mod tests {
             ),
             (
                 "binary bad version",
-                msg("x", None, &[("specversion", "9"), ("id", "1"), ("type", "t")]),
+                msg(
+                    "x",
+                    None,
+                    &[("specversion", "9"), ("id", "1"), ("type", "t")],
+                ),
             ),
         ];
         for (name, m) in cases {
             let c = to_event(m, SRC);
             assert!(c.malformed.is_some(), "{name}");
+            assert_eq!(c.event.datacontenttype, None, "{name}");
             assert_eq!(c.event.ty, "dev.knative.rabbitmq.event", "{name}");
             assert_eq!(
                 c.event.data.as_ref().map(Data::as_bytes),
