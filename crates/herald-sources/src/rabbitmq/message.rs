@@ -45,10 +45,8 @@ pub fn to_event(msg: &Message, source: &str) -> Converted {
         .is_some_and(|ct| herald_ce_essence(ct).eq_ignore_ascii_case(STRUCTURED));
     let attempt = if structured {
         Some(structured_event(msg, source))
-    } else if let Some(v) = header(msg, "specversion") {
-        Some(binary_event(msg, source, v))
     } else {
-        None
+        header(msg, "specversion").map(|v| binary_event(msg, source, v))
     };
     match attempt {
         Some(Ok(event)) => Converted {
