@@ -10,7 +10,7 @@ mod common;
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
-use amqprs::channel::BasicPublishArguments;
+use amqprs::channel::{BasicPublishArguments, ExchangeDeleteArguments, QueueDeleteArguments};
 use amqprs::connection::{Connection, OpenConnectionArguments};
 use amqprs::{BasicProperties, FieldTable, FieldValue};
 use common::Herald;
@@ -99,6 +99,25 @@ fn publish(exchange: &str, messages: Vec<(BasicProperties, Vec<u8>)>) {
         }
         ch.close().await.unwrap();
         conn.close().await.unwrap();
+    });
+}
+
+/// Deletes a test's queue and exchange from the shared RabbitMQ (after Herald stopped).
+fn cleanup(queue: &str, exchange: &str) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let args = OpenConnectionArguments::new("127.0.0.1", 5672, "guest", "guest");
+        let conn = Connection::open(&args).await.unwrap();
+        let ch = conn.open_channel(None).await.unwrap();
+        let _ = ch.queue_delete(QueueDeleteArguments::new(queue)).await;
+        let _ = ch
+            .exchange_delete(ExchangeDeleteArguments::new(exchange))
+            .await;
+        let _ = ch.close().await;
+        let _ = conn.close().await;
     });
 }
 
@@ -265,6 +284,8 @@ fn messages_reach_a_broker_trigger_with_exact_attributes_and_register_event_type
         }
         std::thread::sleep(Duration::from_millis(200));
     }
+    drop(h);
+    cleanup(&queue, &exchange);
 }
 
 /// A sink failure after the last retry nacks the message with requeue: RabbitMQ redelivers it
@@ -294,6 +315,8 @@ fn a_failed_delivery_is_requeued_and_redelivered() {
     assert_eq!(ids(&got), BTreeSet::from(["again-1".to_string()]));
     // Acked after the 202: no third delivery.
     sink.expect_no_more("/s", 2, Duration::from_secs(2));
+    drop(h);
+    cleanup(&queue, &exchange);
 }
 
 /// Killing Herald (SIGKILL) mid-stream loses nothing: unacked messages are redelivered to the
@@ -330,6 +353,8 @@ fn kill9_mid_stream_loses_nothing() {
     h.kill9();
     let h = Herald::start_in(&data);
     wait_ids(&sink, "/k", &want, &h);
+    drop(h);
+    cleanup(&queue, &exchange);
 }
 
 /// An unreachable RabbitMQ makes the source not Ready with a clear reason; pointing the
@@ -379,6 +404,8 @@ fn unreachable_backend_is_not_ready_and_recovers() {
     publish(&exchange, vec![plain("back-1", "x")]);
     let got = sink.wait_for("/u", 1, EVENTS_WAIT);
     assert_eq!(got[0].header("ce-id"), Some("back-1"));
+    drop(h);
+    cleanup(&queue, &exchange);
 }
 
 /// A cluster named without a connection Secret cannot be resolved without an operator.
@@ -519,4 +546,6 @@ fn backend_going_away_mid_stream_is_reported_and_recovered() {
         ids(&got),
         BTreeSet::from(["before".to_string(), "during".to_string()])
     );
+    drop(h);
+    cleanup(&queue, &exchange);
 }
