@@ -98,7 +98,13 @@ fn collect_secrets(
                 .or_else(|| (field == "secret" || field.ends_with("Secret")).then_some(v));
             if let Some(r) = selector {
                 let name = r.get("name").and_then(Value::as_str).unwrap_or_default();
-                let key = r.get("key").and_then(Value::as_str).unwrap_or_default();
+                // RabbitmqSource's `connectionSecret` names a whole Secret: its key is `uri`.
+                let default_key = if field == "connectionSecret" {
+                    "uri"
+                } else {
+                    ""
+                };
+                let key = r.get("key").and_then(Value::as_str).unwrap_or(default_key);
                 if let Some(value) = secret(ns, name, key) {
                     out.insert(path.clone(), value);
                 }
@@ -244,6 +250,24 @@ mod tests {
         assert_eq!(
             plans[0].secrets.get("/awsCredsSecret").map(String::as_str),
             Some("file")
+        );
+    }
+
+    #[test]
+    fn bare_selectors_and_connection_secrets_resolve() {
+        let spec = json!({"awsCredsSecret": {"name": "aws", "key": "credentials"},
+            "rabbitmqClusterReference": {"name": "c", "connectionSecret": {"name": "rmq"}}});
+        let lookup = |_: &str, name: &str, key: &str| Some(format!("{name}:{key}"));
+        let mut out = BTreeMap::new();
+        collect_secrets(&spec, String::new(), "ns", &lookup, &mut out);
+        assert_eq!(
+            out.get("/awsCredsSecret").map(String::as_str),
+            Some("aws:credentials")
+        );
+        assert_eq!(
+            out.get("/rabbitmqClusterReference/connectionSecret")
+                .map(String::as_str),
+            Some("rmq:uri")
         );
     }
 

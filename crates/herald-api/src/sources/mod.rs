@@ -12,6 +12,7 @@ pub mod gitlab;
 pub mod kafka;
 pub mod natsjetstream;
 pub mod ping;
+pub mod rabbitmq;
 pub mod redisstream;
 pub mod sinkbinding;
 pub mod support;
@@ -30,5 +31,6 @@ pub fn resources() -> Vec<Resource> {
         awssqs::resource(),
         natsjetstream::resource(),
         redisstream::resource(),
+        rabbitmq::resource(),
     ]
 }

@@ -122,6 +122,14 @@ pub const REDIS_STREAM: SourceKind = SourceKind {
     runtime: true,
     webhook: None,
 };
+pub const RABBITMQ: SourceKind = SourceKind {
+    kind: "RabbitmqSource",
+    conditions: herald_api::sources::rabbitmq::CONDITIONS,
+    sink_condition: SINK_PROVIDED,
+    ce_attributes: rabbitmq,
+    runtime: true,
+    webhook: None,
+};
 
 /// The source kinds with a reconciler.
 pub const ALL: &[&SourceKind] = &[
@@ -136,6 +144,7 @@ pub const ALL: &[&SourceKind] = &[
     &AWS_SQS,
     &NATS_JETSTREAM,
     &REDIS_STREAM,
+    &RABBITMQ,
 ];
 
 pub fn by_kind(kind: &str) -> Option<&'static SourceKind> {
@@ -469,6 +478,18 @@ fn redis_stream(spec: &Value, _: &str, _: &str, _: &Env) -> Vec<CloudEventAttrib
             str_field(spec, "address"),
             str_field(spec, "stream"),
         ),
+    )]
+}
+
+/// Messages that are not CloudEvents become `dev.knative.rabbitmq.event` from the queue.
+fn rabbitmq(spec: &Value, ns: &str, name: &str, _: &Env) -> Vec<CloudEventAttributes> {
+    let queue = spec
+        .pointer("/rabbitmqResourcesConfig/queueName")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    vec![attr(
+        herald_api::sources::rabbitmq::EVENT_TYPE,
+        herald_api::sources::rabbitmq::event_source(ns, name, queue),
     )]
 }
 
