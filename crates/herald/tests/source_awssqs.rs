@@ -41,7 +41,7 @@ impl Moto {
             .expect("free port")
             .port();
         let mut m = Moto { child: None, port };
-        m.restart();
+        m.launch(true);
         m
     }
 
@@ -49,24 +49,51 @@ impl Moto {
         format!("http://127.0.0.1:{}", self.port)
     }
 
-    /// (Re)starts moto on the same port (with empty state) and waits until it answers.
+    /// (Re)starts moto on the same port (with empty state) and waits until it answers. Our own
+    /// child must be the one listening: a free port picked earlier can be taken meanwhile by a
+    /// parallel test, and then our moto exits; it is started again (a new port on the first
+    /// start, the same one on a restart, which only a lost race can block).
     fn restart(&mut self) {
-        let child = Command::new(python())
-            .args(["-m", "moto.server", "-H", "127.0.0.1", "-p"])
-            .arg(self.port.to_string())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start moto_server (pip install 'moto[server]')");
-        self.child = Some(child);
+        self.launch(false);
+    }
+
+    fn launch(&mut self, may_move: bool) {
         let deadline = Instant::now() + Duration::from_secs(60);
-        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "moto did not start on {}",
-                self.port
-            );
-            std::thread::sleep(Duration::from_millis(100));
+        loop {
+            let mut child = Command::new(python())
+                .args(["-m", "moto.server", "-H", "127.0.0.1", "-p"])
+                .arg(self.port.to_string())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("start moto_server (pip install 'moto[server]')");
+            let alive = loop {
+                assert!(
+                    Instant::now() < deadline,
+                    "moto did not start on {}",
+                    self.port
+                );
+                if child.try_wait().ok().flatten().is_some() {
+                    break false;
+                }
+                if std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
+                    std::thread::sleep(Duration::from_millis(200));
+                    break child.try_wait().ok().flatten().is_none();
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            };
+            if alive {
+                self.child = Some(child);
+                return;
+            }
+            let _ = child.wait();
+            if may_move {
+                self.port = TcpListener::bind("127.0.0.1:0")
+                    .and_then(|l| l.local_addr())
+                    .expect("free port")
+                    .port();
+            }
+            std::thread::sleep(Duration::from_millis(200));
         }
     }
 

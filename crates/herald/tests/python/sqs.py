@@ -8,11 +8,14 @@ import json
 import sys
 
 import boto3
+from botocore.config import Config
 
 
 def client(endpoint):
+    # Retries ride out a moto that is still starting on a loaded machine.
     return boto3.client("sqs", endpoint_url=endpoint, region_name="us-east-1",
-                        aws_access_key_id="testing", aws_secret_access_key="testing")
+                        aws_access_key_id="testing", aws_secret_access_key="testing",
+                        config=Config(retries={"max_attempts": 10, "mode": "standard"}))
 
 
 def main():
