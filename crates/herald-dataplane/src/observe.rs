@@ -68,11 +68,11 @@ impl TypeObserver {
         };
         for (ty, source) in events {
             let h = self.hash(stream, ty, source);
-            let bucket = window.entry(h).or_default();
-            if let Some(s) = bucket
-                .iter_mut()
-                .find(|s| s.ty == ty && s.source == source && &s.stream == stream)
-            {
+            if let Some(s) = window.get_mut(&h).and_then(|bucket| {
+                bucket
+                    .iter_mut()
+                    .find(|s| s.ty == ty && s.source == source && &s.stream == stream)
+            }) {
                 s.count += 1;
                 s.last_seen = now;
                 continue;
@@ -82,7 +82,7 @@ impl TypeObserver {
                 continue;
             }
             self.pairs.fetch_add(1, Relaxed);
-            bucket.push(Seen {
+            window.entry(h).or_default().push(Seen {
                 stream: stream.clone(),
                 ty: ty.to_string(),
                 source: source.to_string(),
@@ -90,7 +90,6 @@ impl TypeObserver {
                 last_seen: now,
             });
         }
-        window.retain(|_, b| !b.is_empty());
     }
 
     /// Takes the window's pairs and starts a new window.
