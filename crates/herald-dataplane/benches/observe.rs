@@ -40,7 +40,9 @@ fn flood_when_full_batch_of_32(bencher: divan::Bencher) {
     let flood: Vec<String> = (0..10_000).map(|i| format!("flood.{i}")).collect();
     let mut n = 0;
     bencher.bench_local(|| {
-        let batch = flood[n % 9_000..n % 9_000 + 32].iter().map(|t| (t.as_str(), "/s"));
+        let batch = flood[n % 9_000..n % 9_000 + 32]
+            .iter()
+            .map(|t| (t.as_str(), "/s"));
         o.observe(&key, divan::black_box(batch));
         n += 32;
     });
