@@ -469,3 +469,44 @@ fn unreachable_bootstrap_is_not_ready_and_recovers() {
     assert_eq!(got[0].header("ce-id"), Some("partition:0/offset:0"));
     assert_eq!(got[0].body_str(), "back");
 }
+
+/// A sink failure after the last retry (`delivery.retry: 0`) does not commit the offset: the
+/// same event is sent again, and once accepted its offset is committed, so a restarted Herald
+/// does not deliver it a third time.
+#[test]
+fn a_failed_delivery_is_resent_and_committed_once_accepted() {
+    let kafka = Tansu::start(free_port());
+    let topic = unique("f");
+    kafka.create_topic(&topic, 1);
+    let sink = Sink::start();
+    sink.script("/s", vec![common::sink::Reply::status(500)]);
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let mut h = Herald::start_in(&data);
+    apply(
+        &h,
+        &[source(
+            "ks",
+            &kafka.addr,
+            &[&topic],
+            json!({"uri": sink.at("/s")}),
+            json!({"delivery": {"retry": 0}}),
+        )],
+    );
+    ready(&h, "ks");
+    kafka.produce(
+        &topic,
+        0,
+        vec![record(None, "again", &[], 1_700_000_000_000)],
+    );
+    let got = sink.wait_for("/s", 2, EVENTS_WAIT);
+    assert_eq!(
+        ids(&got),
+        BTreeSet::from(["partition:0/offset:0".to_string()])
+    );
+    sink.expect_no_more("/s", 2, Duration::from_secs(3));
+    h.kill9();
+    let h = Herald::start_in(&data);
+    ready(&h, "ks");
+    sink.expect_no_more("/s", 2, Duration::from_secs(3));
+}

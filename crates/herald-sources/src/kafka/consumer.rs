@@ -6,7 +6,11 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use herald_api::meta::{BackoffPolicy as ApiBackoff, DeliverySpec};
 use herald_api::sources::kafka::{KafkaSourceSpec, OFFSET_EARLIEST};
+use herald_api::validation::parse_iso8601_duration;
+use herald_dataplane::DeliveryPolicy;
+use herald_dataplane::delivery::BackoffPolicy;
 use rskafka::BackoffConfig;
 use rskafka::client::partition::{OffsetAt, PartitionClient, UnknownTopicHandling};
 use rskafka::client::{Client, ClientBuilder};
@@ -16,7 +20,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::group::{GroupClient, GroupError};
 use super::record::{self, KafkaRecord};
-use crate::emitter::Emitter;
+use crate::emitter::{self, Emitter};
 use crate::runtime::SourceContext;
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
@@ -61,6 +65,7 @@ struct Settings {
     topics: Vec<String>,
     group: String,
     earliest: bool,
+    policy: DeliveryPolicy,
     namespace: String,
     name: String,
 }
@@ -93,6 +98,7 @@ pub async fn run(ctx: SourceContext) {
             spec.consumer_group.clone()
         },
         earliest: spec.initial_offset == OFFSET_EARLIEST,
+        policy: policy(spec.delivery.as_ref(), emitter::default_policy()),
         namespace: key.namespace.clone(),
         name: key.name.clone(),
     };
@@ -167,7 +173,8 @@ async fn session(ctx: &SourceContext, s: &Settings) -> Result<(), SessionError> 
     let mut tasks = JoinSet::new();
     for a in assignments {
         let source = record::source_uri(&s.namespace, &s.name, &a.topic);
-        let (group, emitter, cancel) = (group.clone(), ctx.emitter.clone(), ctx.cancel.clone());
+        let emitter = ctx.emitter.clone().with_policy(s.policy.clone());
+        let (group, cancel) = (group.clone(), ctx.cancel.clone());
         tasks.spawn(consume(a, source, group, emitter, cancel));
     }
     loop {
@@ -299,6 +306,30 @@ async fn consume(
     }
 }
 
+/// The emitter's retries: `spec.delivery`'s `retry`, `backoffPolicy`, `backoffDelay` and
+/// `timeout` over `default` (its dead-letter sink is not honoured: failed events are re-sent).
+fn policy(delivery: Option<&DeliverySpec>, default: DeliveryPolicy) -> DeliveryPolicy {
+    let Some(d) = delivery else { return default };
+    let duration =
+        |v: Option<&String>, or: Option<Duration>| match v.map(|s| parse_iso8601_duration(s)) {
+            Some(Ok(v)) => Some(v),
+            _ => or,
+        };
+    DeliveryPolicy {
+        retry: d
+            .retry
+            .map_or(default.retry, |r| u32::try_from(r).unwrap_or(0)),
+        backoff_policy: match d.backoff_policy {
+            Some(ApiBackoff::Linear) => BackoffPolicy::Linear,
+            Some(ApiBackoff::Exponential) => BackoffPolicy::Exponential,
+            None => default.backoff_policy,
+        },
+        backoff_delay: duration(d.backoff_delay.as_ref(), default.backoff_delay),
+        timeout: duration(d.timeout.as_ref(), default.timeout),
+        ..default
+    }
+}
+
 /// The record timestamp (milliseconds since the epoch) as RFC 3339.
 fn rfc3339(ms: i64) -> String {
     jiff::Timestamp::from_millisecond(ms)
@@ -309,6 +340,24 @@ fn rfc3339(ms: i64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn delivery_spec_overrides_the_default_policy() {
+        let d = DeliverySpec {
+            retry: Some(0),
+            backoff_policy: Some(ApiBackoff::Linear),
+            backoff_delay: Some("PT0.5S".into()),
+            timeout: Some("bad".into()),
+            ..Default::default()
+        };
+        let default = emitter::default_policy();
+        let p = policy(Some(&d), default.clone());
+        assert_eq!(p.retry, 0);
+        assert_eq!(p.backoff_policy, BackoffPolicy::Linear);
+        assert_eq!(p.backoff_delay, Some(Duration::from_millis(500)));
+        assert_eq!(p.timeout, default.timeout);
+        assert_eq!(policy(None, default.clone()).retry, default.retry);
+    }
 
     #[test]
     fn lists_split_on_commas() {
