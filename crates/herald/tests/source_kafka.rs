@@ -87,6 +87,19 @@ impl Tansu {
 
     /// Produces `records` to one partition, in order.
     fn produce(&self, topic: &str, partition: i32, records: Vec<Record>) {
+        for r in records {
+            self.produce_batch(topic, partition, vec![r], Compression::NoCompression);
+        }
+    }
+
+    /// Produces `records` as one record batch compressed with `compression`.
+    fn produce_batch(
+        &self,
+        topic: &str,
+        partition: i32,
+        records: Vec<Record>,
+        compression: Compression,
+    ) {
         Self::rt().block_on(async {
             let c = ClientBuilder::new(vec![self.addr.clone()])
                 .build()
@@ -509,4 +522,38 @@ fn a_failed_delivery_is_resent_and_committed_once_accepted() {
     let h = Herald::start_in(&data);
     ready(&h, "ks");
     sink.expect_no_more("/s", 2, Duration::from_secs(3));
+}
+
+/// Record batches compressed with gzip or snappy are read like uncompressed ones.
+#[test]
+fn compressed_batches_are_consumed() {
+    let kafka = Tansu::start(free_port());
+    let topic = unique("c");
+    kafka.create_topic(&topic, 1);
+    let sink = Sink::start();
+    let h = Herald::start();
+    apply(
+        &h,
+        &[source(
+            "ks",
+            &kafka.addr,
+            &[&topic],
+            json!({"uri": sink.at("/c")}),
+            json!({}),
+        )],
+    );
+    ready(&h, "ks");
+    for c in [Compression::Gzip, Compression::Snappy] {
+        let batch = (0..3)
+            .map(|i| record(None, &format!("{c:?}-{i}"), &[], 1_700_000_000_000))
+            .collect();
+        kafka.produce_batch(&topic, 0, batch, c);
+    }
+    let want: BTreeSet<String> = (0..6).map(|i| format!("partition:0/offset:{i}")).collect();
+    let got = wait_ids(&sink, "/c", &want, &h);
+    let bodies: BTreeSet<String> = got.iter().map(|r| r.body_str().to_string()).collect();
+    assert!(
+        bodies.contains("Gzip-2") && bodies.contains("Snappy-0"),
+        "{bodies:?}"
+    );
 }
