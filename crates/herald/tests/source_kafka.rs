@@ -109,11 +109,7 @@ impl Tansu {
                 .partition_client(topic, partition, UnknownTopicHandling::Retry)
                 .await
                 .unwrap();
-            for r in records {
-                p.produce(vec![r], Compression::NoCompression)
-                    .await
-                    .unwrap();
-            }
+            p.produce(records, compression).await.unwrap();
         });
     }
 }
