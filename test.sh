@@ -55,4 +55,18 @@ if ! command -v gcloud >/dev/null 2>&1 || [ ! -d "$(dirname "$(readlink -f "$(co
   exit 1
 fi
 
+# The KafkaSource tests start their own Kafka-protocol broker, tansu (pure Rust, in-memory
+# storage), on a free port per test.
+if [ -z "${HERALD_TEST_TANSU:-}" ]; then
+  HERALD_TEST_TANSU="$(command -v tansu 2>/dev/null || true)"
+  [ -n "$HERALD_TEST_TANSU" ] || [ ! -x "$HOME/.cargo/bin/tansu" ] || HERALD_TEST_TANSU="$HOME/.cargo/bin/tansu"
+  if [ -z "$HERALD_TEST_TANSU" ]; then
+    echo "test.sh: installing tansu 0.6.0 for the KafkaSource tests (cargo install; ~16 minutes on 2 cores)" >&2
+    cargo install tansu@0.6.0 --locked --no-default-features --features dynostore \
+      || { echo "test.sh: the KafkaSource tests need tansu 0.6.0: cargo install tansu@0.6.0 --locked --no-default-features --features dynostore" >&2; exit 1; }
+    HERALD_TEST_TANSU="$HOME/.cargo/bin/tansu"
+  fi
+  export HERALD_TEST_TANSU
+fi
+
 cargo test --workspace --locked "$@"

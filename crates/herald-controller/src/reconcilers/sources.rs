@@ -71,7 +71,7 @@ pub const KAFKA: SourceKind = SourceKind {
     conditions: herald_api::sources::kafka::CONDITIONS,
     sink_condition: SINK_PROVIDED,
     ce_attributes: kafka,
-    runtime: false,
+    runtime: true,
     webhook: None,
 };
 pub const GITHUB: SourceKind = SourceKind {
@@ -643,7 +643,7 @@ mod tests {
                     "KafkaSource",
                     json!({"topics": ["a", "b"], "bootstrapServers": ["k:9092"], "sink": broker_sink()}),
                 ),
-                &[("Deployed", "False", "NotImplemented")],
+                &[("Deployed", "False", "DataPlaneUnavailable")],
                 Some("http://in/ns/b"),
                 json!([
                     {"type": "dev.knative.kafka.event", "source": "/apis/v1/namespaces/ns/kafkasources/s#a"},

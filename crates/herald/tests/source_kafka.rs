@@ -1,0 +1,555 @@
+//! KafkaSource (issue 8), black-box against a real Kafka-protocol broker (`tansu`, started per
+//! test on a free port with in-memory storage; ./test.sh installs it and exports
+//! HERALD_TEST_TANSU), with real kubectl. Reference §5.6 DP-56/DP-57 (sink, ceOverrides),
+//! DP-59 (id/time), §7 KafkaSource row (event format). Records are produced with `rskafka`.
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::Herald;
+use common::broker::*;
+use common::sink::{Received, Sink};
+use rskafka::chrono::{TimeZone, Utc};
+use rskafka::client::ClientBuilder;
+use rskafka::client::partition::{Compression, UnknownTopicHandling};
+use rskafka::record::Record;
+use serde_json::{Value, json};
+
+/// Generous: a loaded 2-core CI machine.
+const EVENTS_WAIT: Duration = Duration::from_secs(90);
+const TYPE: &str = "dev.knative.kafka.event";
+
+/// A tansu broker of our own, killed on drop.
+struct Tansu {
+    child: Child,
+    addr: String,
+}
+
+fn free_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap().port()
+}
+
+impl Tansu {
+    fn start(port: u16) -> Tansu {
+        let bin = std::env::var("HERALD_TEST_TANSU").unwrap_or_else(|_| {
+            let home = std::env::var("HOME").unwrap_or_default();
+            format!("{home}/.cargo/bin/tansu")
+        });
+        let url = format!("tcp://127.0.0.1:{port}");
+        let child = Command::new(&bin)
+            .args([
+                "broker",
+                "--listener-url",
+                &url,
+                "--advertised-listener-url",
+                &url,
+            ])
+            .args(["--storage-engine", "memory://tansu/"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start tansu ({bin}): {e}; run ./test.sh"));
+        let addr = format!("127.0.0.1:{port}");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while std::net::TcpStream::connect(&addr).is_err() {
+            assert!(Instant::now() < deadline, "tansu did not listen on {addr}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Tansu { child, addr }
+    }
+
+    fn rt() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+    }
+
+    fn create_topic(&self, name: &str, partitions: i32) {
+        Self::rt().block_on(async {
+            let c = ClientBuilder::new(vec![self.addr.clone()])
+                .build()
+                .await
+                .unwrap();
+            c.controller_client()
+                .unwrap()
+                .create_topic(name, partitions, 1, 5_000)
+                .await
+                .unwrap();
+        });
+    }
+
+    /// Produces `records` to one partition, in order.
+    fn produce(&self, topic: &str, partition: i32, records: Vec<Record>) {
+        for r in records {
+            self.produce_batch(topic, partition, vec![r], Compression::NoCompression);
+        }
+    }
+
+    /// Produces `records` as one record batch compressed with `compression`.
+    fn produce_batch(
+        &self,
+        topic: &str,
+        partition: i32,
+        records: Vec<Record>,
+        compression: Compression,
+    ) {
+        Self::rt().block_on(async {
+            let c = ClientBuilder::new(vec![self.addr.clone()])
+                .build()
+                .await
+                .unwrap();
+            let p = c
+                .partition_client(topic, partition, UnknownTopicHandling::Retry)
+                .await
+                .unwrap();
+            p.produce(records, compression).await.unwrap();
+        });
+    }
+}
+
+impl Drop for Tansu {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn record(key: Option<&str>, value: &str, headers: &[(&str, &str)], ms: i64) -> Record {
+    Record {
+        key: key.map(|k| k.as_bytes().to_vec()),
+        value: Some(value.as_bytes().to_vec()),
+        headers: headers
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.as_bytes().to_vec()))
+            .collect::<BTreeMap<_, _>>(),
+        timestamp: Utc.timestamp_millis_opt(ms).unwrap(),
+    }
+}
+
+fn unique(prefix: &str) -> String {
+    format!("{prefix}-{}", uuid::Uuid::new_v4().simple())
+}
+
+fn source(name: &str, bootstrap: &str, topics: &[&str], sink: Value, extra: Value) -> Value {
+    let mut spec = json!({
+        "bootstrapServers": [bootstrap],
+        "topics": topics,
+        "initialOffset": "earliest",
+        "sink": sink,
+    });
+    if let (Some(s), Value::Object(e)) = (spec.as_object_mut(), extra) {
+        s.extend(e);
+    }
+    json!({"apiVersion": "sources.knative.dev/v1", "kind": "KafkaSource",
+           "metadata": {"name": name}, "spec": spec})
+}
+
+/// Waits (longer than `wait_jsonpath`: reconnects back off) for a jsonpath value.
+fn wait_for(h: &Herald, target: &[&str], jsonpath: &str, want: &str, timeout: Duration) {
+    let expr = format!("jsonpath={jsonpath}");
+    let mut args = vec!["get"];
+    args.extend_from_slice(target);
+    args.extend_from_slice(&["-o", &expr]);
+    let deadline = Instant::now() + timeout;
+    let mut last = String::new();
+    while Instant::now() < deadline {
+        let out = h.kubectl(&args);
+        last = String::from_utf8_lossy(&out.stdout).into_owned();
+        if out.status.success() && last == want {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    panic!(
+        "{target:?} {jsonpath}: wanted {want:?}, last saw {last:?}\nherald log:\n{}",
+        h.log()
+    );
+}
+
+fn ready(h: &Herald, name: &str) {
+    wait_for(h, &["kafkasource", name], READY, "True", EVENTS_WAIT);
+}
+
+fn ids(got: &[Received]) -> BTreeSet<String> {
+    got.iter()
+        .filter_map(|r| r.header("ce-id").map(str::to_string))
+        .collect()
+}
+
+/// Waits until every id in `want` arrived at least once (at-least-once: duplicates allowed).
+fn wait_ids(sink: &Sink, path: &str, want: &BTreeSet<String>, h: &Herald) -> Vec<Received> {
+    let deadline = Instant::now() + EVENTS_WAIT * 2;
+    loop {
+        let got = sink.received(path);
+        if want.is_subset(&ids(&got)) {
+            return got;
+        }
+        if Instant::now() > deadline {
+            let seen = ids(&got);
+            let missing: Vec<_> = want.difference(&seen).collect();
+            panic!("missing events {missing:?}\nherald log:\n{}", h.log());
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// The registered (type, source) pairs, sorted.
+fn event_types(h: &Herald) -> Vec<(String, String)> {
+    let list: Value =
+        serde_json::from_str(&h.kubectl_ok(&["get", "eventtypes", "-o", "json"])).unwrap();
+    let attr = |et: &Value, name: &str| -> String {
+        et["spec"]["attributes"]
+            .as_array()
+            .and_then(|a| a.iter().find(|a| a["name"] == name))
+            .and_then(|a| a["value"].as_str())
+            .unwrap_or_default()
+            .to_string()
+    };
+    let mut pairs: Vec<(String, String)> = list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|et| (attr(et, "type"), attr(et, "source")))
+        .collect();
+    pairs.sort();
+    pairs
+}
+
+fn wait_event_types(h: &Herald, want: &[(String, String)]) {
+    let deadline = Instant::now() + EVENTS_WAIT;
+    loop {
+        let got = event_types(h);
+        if got == want || Instant::now() > deadline {
+            assert_eq!(got, want);
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// A plain record, a binary and a structured CloudEvent, and a malformed "CloudEvent" go
+/// through a Broker to a Trigger with §7's exact attributes (DP-56/57/59); the EventType is
+/// registered.
+#[test]
+fn records_reach_a_broker_trigger_with_exact_attributes() {
+    let kafka = Tansu::start(free_port());
+    let topic = unique("t");
+    kafka.create_topic(&topic, 2);
+    let sink = Sink::start();
+    let h = Herald::start();
+    let to = sink.at("/t");
+    setup(&h, json!({}), &[trigger("all", &to, json!({}))]);
+    apply(
+        &h,
+        &[source(
+            "ks",
+            &kafka.addr,
+            &[&topic],
+            json!({"ref": {"apiVersion": "eventing.knative.dev/v1", "kind": "Broker",
+                           "name": "default"}}),
+            json!({"ceOverrides": {"extensions": {"team": "herald"}}}),
+        )],
+    );
+    ready(&h, "ks");
+    let src = format!("/apis/v1/namespaces/default/kafkasources/ks#{topic}");
+
+    kafka.produce(
+        &topic,
+        1,
+        vec![
+            record(
+                Some("k1"),
+                "hello kafka",
+                &[("content-type", "text/plain"), ("X-Trace_Id", "abc")],
+                1_700_000_000_123,
+            ),
+            record(
+                None,
+                r#"{"n":1}"#,
+                &[
+                    ("ce_specversion", "1.0"),
+                    ("ce_id", "bin-1"),
+                    ("ce_type", "com.example.order"),
+                    ("ce_source", "/orders"),
+                    ("ce_subject", "o-7"),
+                    ("content-type", "application/json"),
+                    ("x-internal", "not an attribute"),
+                ],
+                1_700_000_000_000,
+            ),
+            record(
+                None,
+                r#"{"specversion":"1.0","id":"str-1","source":"/s","type":"com.example.s","data":{"k":"v"}}"#,
+                &[("content-type", "application/cloudevents+json")],
+                1_700_000_000_000,
+            ),
+            record(
+                None,
+                "{not json",
+                &[("content-type", "application/cloudevents+json")],
+                1_700_000_000_000,
+            ),
+        ],
+    );
+    let want: BTreeSet<String> = [
+        "partition:1/offset:0",
+        "bin-1",
+        "str-1",
+        "partition:1/offset:3",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let got = wait_ids(&sink, "/t", &want, &h);
+
+    let e = with_id(&got, "partition:1/offset:0");
+    assert_eq!(e.header("ce-type"), Some(TYPE));
+    assert_eq!(e.header("ce-source"), Some(src.as_str()));
+    assert_eq!(e.header("ce-subject"), Some("partition:1#0"));
+    assert_eq!(e.header("ce-time"), Some("2023-11-14T22:13:20.123Z"));
+    assert_eq!(e.header("ce-key"), Some("k1"));
+    assert_eq!(e.header("ce-partitionkey"), Some("k1"));
+    assert_eq!(e.header("ce-kafkaheaderxtraceid"), Some("abc"));
+    assert_eq!(e.header("ce-kafkaheadercontenttype"), Some("text/plain"));
+    assert_eq!(e.header("ce-team"), Some("herald"));
+    assert_eq!(e.header("content-type"), Some("text/plain"));
+    assert_eq!(e.body_str(), "hello kafka");
+
+    let e = with_id(&got, "bin-1");
+    assert_eq!(e.header("ce-type"), Some("com.example.order"));
+    assert_eq!(e.header("ce-source"), Some("/orders"));
+    assert_eq!(e.header("ce-subject"), Some("o-7"));
+    assert_eq!(e.header("ce-x-internal"), None);
+    assert_eq!(e.header("content-type"), Some("application/json"));
+    assert_eq!(e.body_str(), r#"{"n":1}"#);
+
+    let e = with_id(&got, "str-1");
+    assert_eq!(e.header("ce-type"), Some("com.example.s"));
+    assert_eq!(e.header("ce-source"), Some("/s"));
+    assert_eq!(e.body_str(), r#"{"k":"v"}"#);
+
+    // Claims to be a CloudEvent but is not JSON: wrapped, body intact (documented choice).
+    let e = with_id(&got, "partition:1/offset:3");
+    assert_eq!(e.header("ce-type"), Some(TYPE));
+    assert_eq!(e.body_str(), "{not json");
+
+    wait_event_types(&h, &[(TYPE.to_string(), src)]);
+}
+
+/// The seeds' `kafka-sample` (v1alpha1, `topics: knative-demo,news`), pointed at our broker:
+/// one EventType per topic, and records of both topics arrive through the Broker.
+#[test]
+fn seeds_kafka_sample_registers_event_types_and_consumes() {
+    let kafka = Tansu::start(free_port());
+    kafka.create_topic("knative-demo", 1);
+    kafka.create_topic("news", 1);
+    let sink = Sink::start();
+    let h = Herald::start();
+    let to = sink.at("/seed");
+    setup(&h, json!({}), &[trigger("all", &to, json!({}))]);
+    let seed = std::fs::read_to_string(common::data("seeds/kafkasource.yaml")).unwrap();
+    let seed = seed.replace("my-cluster-kafka-bootstrap.kafka:9092", &kafka.addr);
+    let out = h.kubectl_stdin(&["apply", "-f", "-"], Some(&seed));
+    assert!(out.status.success(), "{out:?}");
+    ready(&h, "kafka-sample");
+    let base = "/apis/v1/namespaces/default/kafkasources/kafka-sample";
+    wait_event_types(
+        &h,
+        &[
+            (TYPE.to_string(), format!("{base}#knative-demo")),
+            (TYPE.to_string(), format!("{base}#news")),
+        ],
+    );
+    // initialOffset defaults to latest: only records produced after Ready arrive.
+    kafka.produce(
+        "knative-demo",
+        0,
+        vec![record(None, "demo", &[], 1_700_000_000_000)],
+    );
+    kafka.produce(
+        "news",
+        0,
+        vec![record(None, "news", &[], 1_700_000_000_000)],
+    );
+    let got = sink.wait_for("/seed", 2, EVENTS_WAIT);
+    let mut sources: Vec<_> = got
+        .iter()
+        .map(|r| r.header("ce-source").unwrap_or_default().to_string())
+        .collect();
+    sources.sort();
+    assert_eq!(
+        sources,
+        vec![format!("{base}#knative-demo"), format!("{base}#news")]
+    );
+}
+
+/// Killing Herald (SIGKILL) mid-stream loses nothing: offsets are committed only after the sink
+/// accepted an event, so the restarted Herald resumes from the group's committed offsets.
+#[test]
+fn kill9_mid_stream_loses_nothing() {
+    let kafka = Tansu::start(free_port());
+    let topic = unique("k");
+    kafka.create_topic(&topic, 2);
+    let sink = Sink::start();
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let mut h = Herald::start_in(&data);
+    sink.fallback(
+        "/k",
+        common::sink::Reply::status(202).delay(Duration::from_millis(100)),
+    );
+    apply(
+        &h,
+        &[source(
+            "ks",
+            &kafka.addr,
+            &[&topic],
+            json!({"uri": sink.at("/k")}),
+            json!({}),
+        )],
+    );
+    ready(&h, "ks");
+    let mut want = BTreeSet::new();
+    for p in 0..2 {
+        let records = (0..20)
+            .map(|i| record(None, &format!("v{i}"), &[], 1_700_000_000_000))
+            .collect();
+        kafka.produce(&topic, p, records);
+        want.extend((0..20).map(|i| format!("partition:{p}/offset:{i}")));
+    }
+    sink.wait_for("/k", 5, EVENTS_WAIT);
+    h.kill9();
+    let h = Herald::start_in(&data);
+    wait_ids(&sink, "/k", &want, &h);
+}
+
+/// An unreachable bootstrap server makes the source not Ready with a clear reason; once a
+/// broker listens there, the source recovers on its own.
+#[test]
+fn unreachable_bootstrap_is_not_ready_and_recovers() {
+    let port = free_port();
+    let addr = format!("127.0.0.1:{port}");
+    let sink = Sink::start();
+    let h = Herald::start();
+    apply(
+        &h,
+        &[source(
+            "ks",
+            &addr,
+            &["later"],
+            json!({"uri": sink.at("/u")}),
+            json!({}),
+        )],
+    );
+    let reason = "{.status.conditions[?(@.type==\"Ready\")].reason}";
+    wait_for(&h, &["kafkasource", "ks"], READY, "False", EVENTS_WAIT);
+    wait_for(
+        &h,
+        &["kafkasource", "ks"],
+        reason,
+        "ConnectionFailed",
+        EVENTS_WAIT,
+    );
+    let msg = h.kubectl_ok(&[
+        "get",
+        "kafkasource",
+        "ks",
+        "-o",
+        "jsonpath={.status.conditions[?(@.type==\"Ready\")].message}",
+    ]);
+    assert!(msg.contains(&addr), "message: {msg}");
+
+    let kafka = Tansu::start(port);
+    kafka.create_topic("later", 1);
+    ready(&h, "ks");
+    kafka.produce(
+        "later",
+        0,
+        vec![record(None, "back", &[], 1_700_000_000_000)],
+    );
+    let got = sink.wait_for("/u", 1, EVENTS_WAIT);
+    assert_eq!(got[0].header("ce-id"), Some("partition:0/offset:0"));
+    assert_eq!(got[0].body_str(), "back");
+}
+
+/// A sink failure after the last retry (`delivery.retry: 0`) does not commit the offset: the
+/// same event is sent again, and once accepted its offset is committed, so a restarted Herald
+/// does not deliver it a third time.
+#[test]
+fn a_failed_delivery_is_resent_and_committed_once_accepted() {
+    let kafka = Tansu::start(free_port());
+    let topic = unique("f");
+    kafka.create_topic(&topic, 1);
+    let sink = Sink::start();
+    sink.script("/s", vec![common::sink::Reply::status(500)]);
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let mut h = Herald::start_in(&data);
+    apply(
+        &h,
+        &[source(
+            "ks",
+            &kafka.addr,
+            &[&topic],
+            json!({"uri": sink.at("/s")}),
+            json!({"delivery": {"retry": 0}}),
+        )],
+    );
+    ready(&h, "ks");
+    kafka.produce(
+        &topic,
+        0,
+        vec![record(None, "again", &[], 1_700_000_000_000)],
+    );
+    let got = sink.wait_for("/s", 2, EVENTS_WAIT);
+    assert_eq!(
+        ids(&got),
+        BTreeSet::from(["partition:0/offset:0".to_string()])
+    );
+    sink.expect_no_more("/s", 2, Duration::from_secs(3));
+    h.kill9();
+    let h = Herald::start_in(&data);
+    ready(&h, "ks");
+    sink.expect_no_more("/s", 2, Duration::from_secs(3));
+}
+
+/// Record batches compressed with gzip or snappy are read like uncompressed ones.
+#[test]
+fn compressed_batches_are_consumed() {
+    let kafka = Tansu::start(free_port());
+    let topic = unique("c");
+    kafka.create_topic(&topic, 1);
+    let sink = Sink::start();
+    let h = Herald::start();
+    apply(
+        &h,
+        &[source(
+            "ks",
+            &kafka.addr,
+            &[&topic],
+            json!({"uri": sink.at("/c")}),
+            json!({}),
+        )],
+    );
+    ready(&h, "ks");
+    for c in [Compression::Gzip, Compression::Snappy] {
+        let batch = (0..3)
+            .map(|i| record(None, &format!("{c:?}-{i}"), &[], 1_700_000_000_000))
+            .collect();
+        kafka.produce_batch(&topic, 0, batch, c);
+    }
+    let want: BTreeSet<String> = (0..6).map(|i| format!("partition:0/offset:{i}")).collect();
+    let got = wait_ids(&sink, "/c", &want, &h);
+    let bodies: BTreeSet<String> = got.iter().map(|r| r.body_str().to_string()).collect();
+    assert!(
+        bodies.contains("Gzip-2") && bodies.contains("Snappy-0"),
+        "{bodies:?}"
+    );
+}
