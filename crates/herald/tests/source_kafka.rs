@@ -151,30 +151,8 @@ fn source(name: &str, bootstrap: &str, topics: &[&str], sink: Value, extra: Valu
            "metadata": {"name": name}, "spec": spec})
 }
 
-/// Waits (longer than `wait_jsonpath`: reconnects back off) for a jsonpath value.
-fn wait_for(h: &Herald, target: &[&str], jsonpath: &str, want: &str, timeout: Duration) {
-    let expr = format!("jsonpath={jsonpath}");
-    let mut args = vec!["get"];
-    args.extend_from_slice(target);
-    args.extend_from_slice(&["-o", &expr]);
-    let deadline = Instant::now() + timeout;
-    let mut last = String::new();
-    while Instant::now() < deadline {
-        let out = h.kubectl(&args);
-        last = String::from_utf8_lossy(&out.stdout).into_owned();
-        if out.status.success() && last == want {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
-    panic!(
-        "{target:?} {jsonpath}: wanted {want:?}, last saw {last:?}\nherald log:\n{}",
-        h.log()
-    );
-}
-
 fn ready(h: &Herald, name: &str) {
-    wait_for(h, &["kafkasource", name], READY, "True", EVENTS_WAIT);
+    h.wait_jsonpath_within(&["kafkasource", name], READY, "True", EVENTS_WAIT);
 }
 
 fn ids(got: &[Received]) -> BTreeSet<String> {
@@ -449,9 +427,8 @@ fn unreachable_bootstrap_is_not_ready_and_recovers() {
         )],
     );
     let reason = "{.status.conditions[?(@.type==\"Ready\")].reason}";
-    wait_for(&h, &["kafkasource", "ks"], READY, "False", EVENTS_WAIT);
-    wait_for(
-        &h,
+    h.wait_jsonpath_within(&["kafkasource", "ks"], READY, "False", EVENTS_WAIT);
+    h.wait_jsonpath_within(
         &["kafkasource", "ks"],
         reason,
         "ConnectionFailed",

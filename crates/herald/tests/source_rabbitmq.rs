@@ -45,30 +45,8 @@ fn source(name: &str, queue: &str, exchange: &str, sink: Value, extra: Value) ->
            "metadata": {"name": name}, "spec": spec})
 }
 
-/// Waits (longer than `wait_jsonpath`: reconnects back off) for a jsonpath value.
-fn wait_for(h: &Herald, target: &[&str], jsonpath: &str, want: &str, timeout: Duration) {
-    let expr = format!("jsonpath={jsonpath}");
-    let mut args = vec!["get"];
-    args.extend_from_slice(target);
-    args.extend_from_slice(&["-o", &expr]);
-    let deadline = Instant::now() + timeout;
-    let mut last = String::new();
-    while Instant::now() < deadline {
-        let out = h.kubectl(&args);
-        last = String::from_utf8_lossy(&out.stdout).into_owned();
-        if out.status.success() && last == want {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
-    panic!(
-        "{target:?} {jsonpath}: wanted {want:?}, last saw {last:?}\nherald log:\n{}",
-        h.log()
-    );
-}
-
 fn ready(h: &Herald, name: &str) {
-    wait_for(h, &["rabbitmqsource", name], READY, "True", EVENTS_WAIT);
+    h.wait_jsonpath_within(&["rabbitmqsource", name], READY, "True", EVENTS_WAIT);
 }
 
 fn header_table(pairs: &[(&str, &str)]) -> FieldTable {
@@ -382,9 +360,8 @@ fn unreachable_backend_is_not_ready_and_recovers() {
         ],
     );
     let reason = "{.status.conditions[?(@.type==\"Ready\")].reason}";
-    wait_for(&h, &["rabbitmqsource", "rmq"], READY, "False", EVENTS_WAIT);
-    wait_for(
-        &h,
+    h.wait_jsonpath_within(&["rabbitmqsource", "rmq"], READY, "False", EVENTS_WAIT);
+    h.wait_jsonpath_within(
         &["rabbitmqsource", "rmq"],
         reason,
         "ConnectionFailed",
@@ -422,8 +399,7 @@ fn cluster_name_without_connection_secret_is_not_ready() {
     s["spec"]["rabbitmqClusterReference"] = json!({"name": "my-cluster"});
     apply(&h, &[s]);
     let reason = "{.status.conditions[?(@.type==\"Ready\")].reason}";
-    wait_for(
-        &h,
+    h.wait_jsonpath_within(
         &["rabbitmqsource", "rmq"],
         reason,
         "ClusterUnresolvable",
@@ -524,7 +500,7 @@ fn backend_going_away_mid_stream_is_reported_and_recovered() {
     sink.wait_for("/g", 1, EVENTS_WAIT);
 
     let port = proxy.down();
-    wait_for(&h, &["rabbitmqsource", "rmq"], READY, "False", EVENTS_WAIT);
+    h.wait_jsonpath_within(&["rabbitmqsource", "rmq"], READY, "False", EVENTS_WAIT);
     let reason = h.kubectl_ok(&[
         "get",
         "rabbitmqsource",

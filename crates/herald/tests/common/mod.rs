@@ -226,11 +226,23 @@ impl Herald {
 
     /// Polls kubectl's jsonpath output until it equals `want` (or panics after 20 s).
     pub fn wait_jsonpath(&self, target: &[&str], jsonpath: &str, want: &str) {
+        self.wait_jsonpath_within(target, jsonpath, want, Duration::from_secs(20));
+    }
+
+    /// `wait_jsonpath` with its own limit (sources that reconnect with backoff need longer);
+    /// on failure it shows Herald's log.
+    pub fn wait_jsonpath_within(
+        &self,
+        target: &[&str],
+        jsonpath: &str,
+        want: &str,
+        timeout: Duration,
+    ) {
         let expr = format!("jsonpath={jsonpath}");
         let mut args: Vec<&str> = vec!["get"];
         args.extend_from_slice(target);
         args.extend_from_slice(&["-o", &expr]);
-        let deadline = Instant::now() + Duration::from_secs(20);
+        let deadline = Instant::now() + timeout;
         let mut last = String::new();
         while Instant::now() < deadline {
             let out = self.kubectl(&args);
@@ -240,7 +252,10 @@ impl Herald {
             }
             std::thread::sleep(Duration::from_millis(100));
         }
-        panic!("{target:?} {jsonpath}: wanted {want:?}, last saw {last:?}");
+        panic!(
+            "{target:?} {jsonpath}: wanted {want:?}, last saw {last:?}\nherald log:\n{}",
+            self.log()
+        );
     }
 }
 
