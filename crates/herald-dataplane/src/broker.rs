@@ -27,6 +27,10 @@ pub enum PublishError {
     /// 503: the log cannot store anything now.
     #[error("the broker's log is unavailable: {0}")]
     Unavailable(String),
+    /// The log was superseded and is draining: publish the (returned) events to the Broker's
+    /// current log instead.
+    #[error("the broker's log was replaced; retry on the current one")]
+    Sealed(Vec<Event>),
 }
 
 impl From<LogError> for PublishError {
@@ -57,9 +61,18 @@ pub struct BrokerRuntime {
     pub admit: bool,
     /// Counts accepted (type, source) pairs for the event registry.
     pub observer: Arc<crate::observe::TypeObserver>,
+    /// True once the log is draining. Every append holds a read guard, so sealing (the write
+    /// guard) waits for appends in flight: after it, the head is final and "every cursor at the
+    /// head" really means drained (no event acknowledged into a log about to be deleted).
+    pub sealed: tokio::sync::RwLock<bool>,
 }
 
 impl BrokerRuntime {
+    /// Refuses further appends, once those in flight are done (see `sealed`).
+    pub async fn seal(&self) {
+        *self.sealed.write().await = true;
+    }
+
     /// Admits every event (all or none: one refused event refuses the request) and appends
     /// them; resolves once the log has them (durably, for a durable broker).
     pub async fn publish(
@@ -70,6 +83,10 @@ impl BrokerRuntime {
     ) -> Result<usize, PublishError> {
         if events.is_empty() {
             return Ok(0);
+        }
+        let sealed = self.sealed.read().await;
+        if *sealed {
+            return Err(PublishError::Sealed(events));
         }
         let now = jiff::Timestamp::now().to_string();
         let mut payloads = Vec::with_capacity(events.len());
@@ -87,6 +104,7 @@ impl BrokerRuntime {
         }
         let n = payloads.len();
         self.log.append(payloads).await?;
+        drop(sealed);
         self.observer.observe(
             &self.key,
             accepted.iter().map(|e| (e.ty.as_str(), e.source.as_str())),

@@ -300,6 +300,7 @@ impl DataPlane {
             },
             admit: key.kind == StreamKind::Broker,
             observer: self.shared.observer.clone(),
+            sealed: tokio::sync::RwLock::new(false),
         })
     }
 

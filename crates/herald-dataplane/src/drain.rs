@@ -81,6 +81,8 @@ pub fn drained(log: &dyn ChannelLog) -> bool {
 /// Watches a draining runtime and removes it once drained: stops its dispatchers, closes its
 /// log and deletes its directory.
 pub async fn watch(runtime: Arc<BrokerRuntime>, dir: Option<PathBuf>, on_done: impl FnOnce()) {
+    // No append may land after the drained check below (it would be acknowledged, then deleted).
+    runtime.seal().await;
     loop {
         tokio::select! {
             _ = tokio::time::sleep(CHECK) => {}

@@ -265,10 +265,27 @@ async fn post(dp: &DataPlane, key: BrokerKey, headers: HeaderMap, body: Body) ->
         }
     };
     let passthrough = passthrough_headers(&headers);
-    match broker
-        .publish(events, &passthrough, shared.config.default_ttl)
-        .await
-    {
+    let (mut broker, mut events, mut tries) = (broker, events, 0);
+    let published = loop {
+        match broker
+            .publish(events, &passthrough, shared.config.default_ttl)
+            .await
+        {
+            // The log was swapped while this request was in flight: go to the current one.
+            Err(PublishError::Sealed(returned)) if tries < 10 => {
+                tries += 1;
+                events = returned;
+                match shared.broker(&key) {
+                    Some(current) => broker = current,
+                    None => {
+                        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                    }
+                }
+            }
+            other => break other,
+        }
+    };
+    match published {
         Ok(n) => {
             add(&shared.metrics.accepted, n as u64);
             StatusCode::ACCEPTED.into_response()
@@ -288,7 +305,7 @@ async fn post(dp: &DataPlane, key: BrokerKey, headers: HeaderMap, body: Body) ->
                 .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
             r
         }
-        Err(e @ PublishError::Unavailable(_)) => {
+        Err(e @ (PublishError::Unavailable(_) | PublishError::Sealed(_))) => {
             inc(&shared.metrics.shed);
             tracing::error!(broker = %key, "{e}");
             let mut r = text(StatusCode::SERVICE_UNAVAILABLE, e.to_string());
