@@ -4,22 +4,14 @@
 //! id `X-GitHub-Delivery`, subject and extensions per event, data the payload as received.
 //! Herald does not register the webhook with GitHub (no use of `spec.accessToken`).
 
-use std::future::Future;
-use std::pin::Pin;
-
-use axum::body::Bytes;
 use axum::http::{HeaderMap, Method};
-use axum::response::Response;
 use herald_api::sources::github::GitHubSourceSpec;
 use herald_ce::{AttrValue, Data, Event};
 use ring::hmac;
 use serde_json::Value;
-use tokio_util::sync::CancellationToken;
 
-use crate::emitter::Emitter;
-use crate::receiver::{self, Outcome, Rejection, header_str};
+use crate::receiver::{self, Outcome, Receiver, Rejection, header_str};
 use crate::runtime::SourceContext;
-use crate::webhook::Webhook;
 
 pub const SIGNATURE_256_HEADER: &str = "X-Hub-Signature-256";
 /// The SHA-1 signature GitHub still sends; checked only when the SHA-256 one is absent (as
@@ -34,31 +26,23 @@ pub async fn run(ctx: SourceContext) {
     receiver::serve(ctx, receiver_of).await;
 }
 
-fn receiver_of(ctx: &SourceContext) -> Result<GitHubReceiver, (&'static str, String)> {
+fn receiver_of(ctx: &SourceContext) -> Result<Receiver<Rules>, (&'static str, String)> {
     let spec: GitHubSourceSpec = serde_json::from_value(ctx.plan.spec.clone())
         .map_err(|e| ("InvalidSpec", format!("the spec does not decode: {e}")))?;
     let secret = receiver::secret_token(ctx, &spec.secret_token)?;
-    Ok(GitHubReceiver {
-        rules: Rules {
+    Ok(Receiver::new(
+        Rules {
             source: source_of(&spec.owner_and_repository),
             event_types: spec.event_types,
             secret,
         },
-        emitter: ctx.emitter.clone().with_policy(receiver::forward_policy()),
-        cancel: ctx.cancel.clone(),
-    })
+        ctx,
+    ))
 }
 
 /// The CloudEvent `source` of a GitHubSource (an org-level source has no repository part).
 pub fn source_of(owner_and_repository: &str) -> String {
     format!("https://github.com/{owner_and_repository}")
-}
-
-/// One running GitHubSource's webhook.
-struct GitHubReceiver {
-    rules: Rules,
-    emitter: Emitter,
-    cancel: CancellationToken,
 }
 
 /// What a delivery is checked against (pure: no I/O).
@@ -69,17 +53,14 @@ struct Rules {
     secret: Vec<u8>,
 }
 
-impl Webhook for GitHubReceiver {
-    fn handle<'a>(
-        &'a self,
-        method: Method,
-        headers: HeaderMap,
-        body: Bytes,
-    ) -> Pin<Box<dyn Future<Output = Response> + Send + 'a>> {
-        Box::pin(async move {
-            let decided = self.rules.decide(&method, &headers, &body);
-            receiver::respond(decided, &self.emitter, &self.cancel).await
-        })
+impl receiver::Decide for Rules {
+    fn decide(
+        &self,
+        method: &Method,
+        headers: &HeaderMap,
+        body: &[u8],
+    ) -> Result<Outcome, Rejection> {
+        Rules::decide(self, method, headers, body)
     }
 }
 

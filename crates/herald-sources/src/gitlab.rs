@@ -4,20 +4,12 @@
 //! source `spec.projectUrl`, extension `comgitlabevent` (the raw header), a fresh UUID id, data
 //! the payload as received. Herald does not register the webhook with GitLab.
 
-use std::future::Future;
-use std::pin::Pin;
-
-use axum::body::Bytes;
 use axum::http::{HeaderMap, Method};
-use axum::response::Response;
 use herald_api::sources::gitlab::GitLabSourceSpec;
 use herald_ce::{AttrValue, Data, Event};
-use tokio_util::sync::CancellationToken;
 
-use crate::emitter::Emitter;
-use crate::receiver::{self, Outcome, Rejection, header_str};
+use crate::receiver::{self, Outcome, Receiver, Rejection, header_str};
 use crate::runtime::SourceContext;
-use crate::webhook::Webhook;
 
 pub const TOKEN_HEADER: &str = "X-Gitlab-Token";
 pub const EVENT_HEADER: &str = "X-Gitlab-Event";
@@ -30,26 +22,18 @@ pub async fn run(ctx: SourceContext) {
     receiver::serve(ctx, receiver_of).await;
 }
 
-fn receiver_of(ctx: &SourceContext) -> Result<GitLabReceiver, (&'static str, String)> {
+fn receiver_of(ctx: &SourceContext) -> Result<Receiver<Rules>, (&'static str, String)> {
     let spec: GitLabSourceSpec = serde_json::from_value(ctx.plan.spec.clone())
         .map_err(|e| ("InvalidSpec", format!("the spec does not decode: {e}")))?;
     let secret = receiver::secret_token(ctx, &spec.secret_token)?;
-    Ok(GitLabReceiver {
-        rules: Rules {
+    Ok(Receiver::new(
+        Rules {
             source: spec.project_url,
             event_types: spec.event_types,
             secret,
         },
-        emitter: ctx.emitter.clone().with_policy(receiver::forward_policy()),
-        cancel: ctx.cancel.clone(),
-    })
-}
-
-/// One running GitLabSource's webhook.
-struct GitLabReceiver {
-    rules: Rules,
-    emitter: Emitter,
-    cancel: CancellationToken,
+        ctx,
+    ))
 }
 
 /// What a delivery is checked against (pure: no I/O).
@@ -61,17 +45,14 @@ struct Rules {
     secret: Vec<u8>,
 }
 
-impl Webhook for GitLabReceiver {
-    fn handle<'a>(
-        &'a self,
-        method: Method,
-        headers: HeaderMap,
-        body: Bytes,
-    ) -> Pin<Box<dyn Future<Output = Response> + Send + 'a>> {
-        Box::pin(async move {
-            let decided = self.rules.decide(&method, &headers, &body);
-            receiver::respond(decided, &self.emitter, &self.cancel).await
-        })
+impl receiver::Decide for Rules {
+    fn decide(
+        &self,
+        method: &Method,
+        headers: &HeaderMap,
+        body: &[u8],
+    ) -> Result<Outcome, Rejection> {
+        Rules::decide(self, method, headers, body)
     }
 }
 

@@ -184,6 +184,47 @@ pub enum Outcome {
 }
 
 /// Carries out a receiver's decision and answers the webhook caller.
+/// A webhook kind's rules: what a delivery is checked against, and what it becomes (pure).
+pub trait Decide: Send + Sync {
+    fn decide(
+        &self,
+        method: &Method,
+        headers: &HeaderMap,
+        body: &[u8],
+    ) -> Result<Outcome, Rejection>;
+}
+
+/// One running webhook source: its rules, and the emitter that forwards what they accept.
+pub struct Receiver<R> {
+    rules: R,
+    emitter: Emitter,
+    cancel: CancellationToken,
+}
+
+impl<R> Receiver<R> {
+    pub fn new(rules: R, ctx: &SourceContext) -> Self {
+        Receiver {
+            rules,
+            emitter: ctx.emitter.clone().with_policy(forward_policy()),
+            cancel: ctx.cancel.clone(),
+        }
+    }
+}
+
+impl<R: Decide> Webhook for Receiver<R> {
+    fn handle<'a>(
+        &'a self,
+        method: Method,
+        headers: HeaderMap,
+        body: axum::body::Bytes,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Response> + Send + 'a>> {
+        Box::pin(async move {
+            let decided = self.rules.decide(&method, &headers, &body);
+            respond(decided, &self.emitter, &self.cancel).await
+        })
+    }
+}
+
 pub async fn respond(
     decided: Result<Outcome, Rejection>,
     emitter: &Emitter,
