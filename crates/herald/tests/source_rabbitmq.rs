@@ -10,7 +10,9 @@ mod common;
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
-use amqprs::channel::{BasicPublishArguments, ExchangeDeleteArguments, QueueDeleteArguments};
+use amqprs::channel::{
+    BasicPublishArguments, ExchangeDeleteArguments, QueueDeclareArguments, QueueDeleteArguments,
+};
 use amqprs::connection::{Connection, OpenConnectionArguments};
 use amqprs::{BasicProperties, FieldTable, FieldValue};
 use common::Herald;
@@ -60,8 +62,11 @@ fn header_table(pairs: &[(&str, &str)]) -> FieldTable {
     t
 }
 
-/// Publishes to `exchange` with RabbitMQ's own protocol, then closes cleanly (flushes).
-fn publish(exchange: &str, messages: Vec<(BasicProperties, Vec<u8>)>) {
+/// Publishes to `exchange` with RabbitMQ's own protocol. Before closing it asks for `queue` on
+/// the same channel (a passive declare): RabbitMQ answers only after the publishes before it
+/// reached the queue. Closing right after publishing lost the last messages under load (the
+/// client has no publisher confirms here).
+fn publish(queue: &str, exchange: &str, messages: Vec<(BasicProperties, Vec<u8>)>) {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -75,6 +80,9 @@ fn publish(exchange: &str, messages: Vec<(BasicProperties, Vec<u8>)>) {
                 .await
                 .unwrap();
         }
+        ch.queue_declare(QueueDeclareArguments::new(queue).passive(true).finish())
+            .await
+            .unwrap();
         ch.close().await.unwrap();
         conn.close().await.unwrap();
     });
@@ -190,6 +198,7 @@ fn messages_reach_a_broker_trigger_with_exact_attributes_and_register_event_type
         .with_content_type("application/cloudevents+json")
         .finish();
     publish(
+        &queue,
         &exchange,
         vec![
             (p, b"hello rabbit".to_vec()),
@@ -288,7 +297,7 @@ fn a_failed_delivery_is_requeued_and_redelivered() {
         ],
     );
     ready(&h, "rmq");
-    publish(&exchange, vec![plain("again-1", "x")]);
+    publish(&queue, &exchange, vec![plain("again-1", "x")]);
     let got = sink.wait_for("/s", 2, EVENTS_WAIT);
     assert_eq!(ids(&got), BTreeSet::from(["again-1".to_string()]));
     // Acked after the 202: no third delivery.
@@ -324,6 +333,7 @@ fn kill9_mid_stream_loses_nothing() {
     ready(&h, "rmq");
     let want: BTreeSet<String> = (0..40).map(|i| format!("k-{i}")).collect();
     publish(
+        &queue,
         &exchange,
         want.iter().map(|id| plain(id, "payload")).collect(),
     );
@@ -378,7 +388,7 @@ fn unreachable_backend_is_not_ready_and_recovers() {
 
     apply(&h, &[secret("rabbit", GOOD_URI)]);
     ready(&h, "rmq");
-    publish(&exchange, vec![plain("back-1", "x")]);
+    publish(&queue, &exchange, vec![plain("back-1", "x")]);
     let got = sink.wait_for("/u", 1, EVENTS_WAIT);
     assert_eq!(got[0].header("ce-id"), Some("back-1"));
     drop(h);
@@ -496,7 +506,7 @@ fn backend_going_away_mid_stream_is_reported_and_recovered() {
         ],
     );
     ready(&h, "rmq");
-    publish(&exchange, vec![plain("before", "x")]);
+    publish(&queue, &exchange, vec![plain("before", "x")]);
     sink.wait_for("/g", 1, EVENTS_WAIT);
 
     let port = proxy.down();
@@ -513,7 +523,7 @@ fn backend_going_away_mid_stream_is_reported_and_recovered() {
         "reason: {reason}"
     );
     // Published while the source is away: waits in the queue.
-    publish(&exchange, vec![plain("during", "x")]);
+    publish(&queue, &exchange, vec![plain("during", "x")]);
 
     let _proxy = Proxy::start(port);
     ready(&h, "rmq");
