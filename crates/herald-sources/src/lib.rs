@@ -23,6 +23,7 @@ pub mod rabbitmq;
 mod receiver;
 pub mod redisstream;
 mod runtime;
+pub mod tls;
 pub mod webhook;
 
 pub use emitter::{EmitError, Emitter};

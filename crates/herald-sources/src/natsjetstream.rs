@@ -51,6 +51,7 @@ mod imp {
     use super::proto::{AckInfo, Auth, Headers, Msg};
     use super::{EVENT_TYPE, SourceContext, event_source};
     use crate::emitter::EmitError;
+    use crate::tls::TlsSettings;
 
     /// Messages asked for per pull request.
     const BATCH: u64 = 16;
@@ -70,6 +71,9 @@ mod imp {
     pub(super) struct Config {
         pub addr: String,
         pub auth: Auth,
+        /// `Some` when `spec.tls` is set or the URL is `tls://`; the server may still ask for
+        /// TLS on a `nats://` URL, then it is verified against the system's roots.
+        pub tls: Option<TlsSettings>,
         pub stream: String,
         pub subjects: Vec<String>,
         pub filter: String,
@@ -84,7 +88,7 @@ mod imp {
     pub(super) enum ConfigError {
         #[error("spec cannot be read: {0}")]
         Decode(String),
-        #[error("spec.url {0:?} is not a nats://host:port URL")]
+        #[error("spec.url {0:?} is not a nats://host:port or tls://host:port URL")]
         Url(String),
         #[error("spec.stream is required")]
         NoStream,
@@ -110,19 +114,30 @@ mod imp {
             };
             let parsed = reqwest::Url::parse(url).map_err(|_| ConfigError::Url(url.into()))?;
             let host = match parsed.host_str() {
-                Some(h) if parsed.scheme() == "nats" && !h.is_empty() => h,
+                Some(h) if matches!(parsed.scheme(), "nats" | "tls") && !h.is_empty() => h,
                 _ => return Err(ConfigError::Url(url.into())),
             };
             let addr = format!("{host}:{}", parsed.port().unwrap_or(4222));
             let secret = |field: &'static str, set: bool| -> Result<Option<String>, ConfigError> {
+                // `field` is the path below `spec`, e.g. `tls.caCert` at pointer `/tls/caCert`.
                 if !set {
                     return Ok(None);
                 }
                 secrets
-                    .get(&format!("/{field}"))
+                    .get(&format!("/{}", field.replace('.', "/")))
                     .cloned()
                     .map(Some)
                     .ok_or(ConfigError::MissingSecret(field))
+            };
+            let tls = match &s.tls {
+                Some(t) => Some(TlsSettings {
+                    ca_pem: secret("tls.caCert", t.ca_cert.is_some())?,
+                    cert_pem: secret("tls.cert", t.cert.is_some())?,
+                    key_pem: secret("tls.key", t.key.is_some())?,
+                    skip_verify: t.skip_verify,
+                }),
+                None if parsed.scheme() == "tls" => Some(TlsSettings::default()),
+                None => None,
             };
             let mut auth = Auth {
                 user: secret("user", s.user.is_some())?,
@@ -154,6 +169,7 @@ mod imp {
             Ok(Config {
                 addr,
                 auth,
+                tls,
                 source: event_source(namespace, name, &s.stream),
                 stream: s.stream,
                 subjects: s.subjects,
@@ -210,6 +226,8 @@ mod imp {
                 SessionError::Connection(ClientError::Dial { .. } | ClientError::Refused(_)) => {
                     "ConnectionFailed"
                 }
+                SessionError::Connection(ClientError::Tls { .. }) => "TLSHandshakeFailed",
+                SessionError::Connection(ClientError::TlsConfig(_)) => "InvalidTLSConfig",
                 SessionError::Connection(_) => "ConnectionLost",
                 SessionError::StreamNotFound(_) => "StreamNotFound",
                 SessionError::Stream(..) => "StreamFailed",
@@ -253,10 +271,11 @@ mod imp {
     /// Connects, makes sure the stream and consumer exist, then pulls and delivers until
     /// something fails (`Some`) or the source is stopped (`None`).
     async fn session(ctx: &SourceContext, cfg: &Config, served: &mut bool) -> Option<SessionError> {
-        let mut c = match Client::connect(&cfg.addr, &cfg.auth, CONNECT_TIMEOUT).await {
-            Ok(c) => c,
-            Err(e) => return Some(e.into()),
-        };
+        let mut c =
+            match Client::connect(&cfg.addr, &cfg.auth, cfg.tls.as_ref(), CONNECT_TIMEOUT).await {
+                Ok(c) => c,
+                Err(e) => return Some(e.into()),
+            };
         if let Err(e) = ensure_stream(&mut c, cfg).await {
             return Some(e);
         }
@@ -602,8 +621,37 @@ mod imp {
             let d = Config::from_plan(&json!({"stream": "S"}), &BTreeMap::new(), "ns", "n")
                 .unwrap_or_else(|e| panic!("{e}"));
             assert_eq!(
-                (d.addr.as_str(), d.ack_wait, d.auth.clone()),
-                ("127.0.0.1:4222", Duration::from_secs(30), Auth::default())
+                (d.addr.as_str(), d.ack_wait, d.auth.clone(), d.tls.clone()),
+                (
+                    "127.0.0.1:4222",
+                    Duration::from_secs(30),
+                    Auth::default(),
+                    None
+                )
+            );
+            // TLS: a tls:// URL alone means the system's roots; spec.tls brings its Secrets.
+            let t = Config::from_plan(
+                &json!({"stream": "S", "url": "tls://nats.example"}),
+                &BTreeMap::new(),
+                "ns",
+                "n",
+            )
+            .unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(
+                (t.addr.as_str(), t.tls),
+                ("nats.example:4222", Some(TlsSettings::default()))
+            );
+            secrets.insert("/tls/caCert".to_string(), "CA PEM".to_string());
+            let spec = json!({"stream": "S", "tls": {"skipVerify": true,
+                "caCert": {"secretKeyRef": {"name": "t", "key": "ca.crt"}}}});
+            let t = Config::from_plan(&spec, &secrets, "ns", "n").unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(
+                t.tls,
+                Some(TlsSettings {
+                    ca_pem: Some("CA PEM".into()),
+                    skip_verify: true,
+                    ..Default::default()
+                })
             );
             assert!(
                 !d.consumer_config()["config"]
@@ -623,6 +671,10 @@ mod imp {
                 (
                     json!({"stream": "S", "token": {"secretKeyRef": {"name": "n", "key": "k"}}}),
                     ConfigError::MissingSecret("token"),
+                ),
+                (
+                    json!({"stream": "S", "tls": {"cert": {"secretKeyRef": {"name": "t", "key": "c"}}}}),
+                    ConfigError::MissingSecret("tls.cert"),
                 ),
             ] {
                 assert_eq!(

@@ -5,8 +5,6 @@
 
 #[cfg(feature = "redis")]
 mod resp;
-#[cfg(feature = "redis")]
-mod tls;
 
 use base64::Engine as _;
 use herald_api::sources::redisstream::RedisStreamSourceSpec;
@@ -33,14 +31,7 @@ pub struct Config {
     pub tls: Option<TlsSettings>,
 }
 
-/// The TLS settings of a spec, with the Secret values resolved.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct TlsSettings {
-    pub ca_pem: Option<String>,
-    pub cert_pem: Option<String>,
-    pub key_pem: Option<String>,
-    pub skip_verify: bool,
-}
+pub use crate::tls::TlsSettings;
 
 /// Why a spec cannot run.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

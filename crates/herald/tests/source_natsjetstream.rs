@@ -23,10 +23,14 @@ const NATS: &str = "127.0.0.1:4222";
 const EVENTS_WAIT: Duration = Duration::from_secs(60);
 const TYPE: &str = "dev.herald.sources.natsjetstream";
 
+/// The test client's byte stream: TCP, or rustls over it.
+trait Io: Read + Write + Send {}
+impl<T: Read + Write + Send> Io for T {}
+
 /// A minimal synchronous NATS client: publishes (with headers) and JetStream API requests.
+/// Writes go through `r.get_mut()`: the buffer only holds what was read.
 struct Nats {
-    w: TcpStream,
-    r: BufReader<TcpStream>,
+    r: BufReader<Box<dyn Io>>,
     inbox: String,
     n: u64,
 }
@@ -40,22 +44,56 @@ impl Nats {
         Nats::connect_with(addr, json!({"user": user, "pass": pass}))
     }
 
-    fn connect_with(addr: &str, mut opts: Value) -> Nats {
-        let w = TcpStream::connect(addr).unwrap_or_else(|e| panic!("NATS at {addr}: {e}"));
-        w.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    fn connect_with(addr: &str, opts: Value) -> Nats {
+        Nats::connect_full(addr, opts, None)
+    }
+
+    /// Over TLS, trusting the CA in `ca_pem`.
+    fn connect_tls(addr: &str, ca_pem: &str) -> Nats {
+        Nats::connect_full(addr, json!({}), Some(ca_pem))
+    }
+
+    fn connect_full(addr: &str, mut opts: Value, ca_pem: Option<&str>) -> Nats {
+        let tcp = TcpStream::connect(addr).unwrap_or_else(|e| panic!("NATS at {addr}: {e}"));
+        tcp.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+        // INFO comes in plain text; a TLS server then waits for the handshake.
+        let mut info = String::new();
+        let mut plain = BufReader::new(tcp);
+        plain.read_line(&mut info).unwrap();
+        assert!(info.starts_with("INFO "), "{info}");
+        let tcp = plain.into_inner();
+        let stream: Box<dyn Io> = match ca_pem {
+            None => Box::new(tcp),
+            Some(pem) => {
+                use rustls::pki_types::CertificateDer;
+                use rustls::pki_types::pem::PemObject;
+                let mut roots = rustls::RootCertStore::empty();
+                for c in CertificateDer::pem_slice_iter(pem.as_bytes()) {
+                    roots.add(c.unwrap()).unwrap();
+                }
+                let config = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+                    rustls::crypto::ring::default_provider(),
+                ))
+                .with_safe_default_protocol_versions()
+                .unwrap()
+                .with_root_certificates(roots)
+                .with_no_client_auth();
+                let name = "localhost".try_into().unwrap();
+                let conn =
+                    rustls::ClientConnection::new(std::sync::Arc::new(config), name).unwrap();
+                Box::new(rustls::StreamOwned::new(conn, tcp))
+            }
+        };
         let mut n = Nats {
-            r: BufReader::new(w.try_clone().unwrap()),
-            w,
+            r: BufReader::new(stream),
             inbox: format!("_INBOX.test{}", uuid::Uuid::new_v4().simple()),
             n: 0,
         };
-        let info = n.line();
-        assert!(info.starts_with("INFO "), "{info}");
         opts["verbose"] = json!(false);
         opts["headers"] = json!(true);
         opts["no_responders"] = json!(true);
         let sub = format!("CONNECT {opts}\r\nSUB {}.* 1\r\nPING\r\n", n.inbox);
-        n.w.write_all(sub.as_bytes()).unwrap();
+        n.r.get_mut().write_all(sub.as_bytes()).unwrap();
         loop {
             let l = n.line();
             if l == "PONG" {
@@ -94,11 +132,11 @@ impl Nats {
         };
         out.extend_from_slice(payload);
         out.extend_from_slice(b"\r\n");
-        self.w.write_all(&out).unwrap();
+        self.r.get_mut().write_all(&out).unwrap();
         loop {
             let l = self.line();
             if l == "PING" {
-                self.w.write_all(b"PONG\r\n").unwrap();
+                self.r.get_mut().write_all(b"PONG\r\n").unwrap();
                 continue;
             }
             let parts: Vec<&str> = l.split(' ').collect();
@@ -671,5 +709,56 @@ fn credentials_from_a_secret() {
     assert_eq!(
         with_id(&got, &format!("{stream}:{seq}")).body_str(),
         "secret"
+    );
+}
+
+/// TLS: a server that requires TLS (`--tls`) with a certificate from a private CA. Without the
+/// CA the server is not trusted (`TLSHandshakeFailed`, even on a `nats://` URL: the server's INFO
+/// asks for TLS); with `spec.tls.caCert` from a Secret the source is Ready and delivers.
+#[test]
+fn tls_with_the_servers_ca_from_a_secret() {
+    let port = free_port();
+    let store = tempfile::tempdir().unwrap();
+    let certs = tempfile::tempdir().unwrap();
+    let (ca, cert, key) = common::tls::tls_files(certs.path());
+    let _server = OwnServer::start_with(
+        port,
+        store.path(),
+        &["--tls", "--tlscert", &cert, "--tlskey", &key],
+    );
+    let (stream, prefix) = names();
+    let sink = Sink::start();
+    let h = Herald::start();
+    let url = format!("nats://localhost:{port}");
+    let spec = |tls: Value| {
+        json!({"url": url, "stream": stream, "subjects": [format!("{prefix}.>")], "tls": tls,
+               "sink": {"uri": sink.at("/tls")}})
+    };
+    apply(&h, &[source("tls", spec(json!(null)))]);
+    let target = ["natsjetstreamsource", "tls"];
+    h.wait_jsonpath(
+        &target,
+        "{.status.conditions[?(@.type==\"Ready\")].status} {.status.conditions[?(@.type==\"Ready\")].reason}",
+        "False TLSHandshakeFailed",
+    );
+    let ca_pem = std::fs::read_to_string(&ca).unwrap();
+    apply(
+        &h,
+        &[
+            json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "nats-tls"},
+                   "stringData": {"ca.crt": ca_pem}}),
+            source(
+                "tls",
+                spec(json!({"caCert": {"secretKeyRef": {"name": "nats-tls", "key": "ca.crt"}}})),
+            ),
+        ],
+    );
+    ready(&h, "tls");
+    let mut nats = Nats::connect_tls(&format!("127.0.0.1:{port}"), &ca_pem);
+    let seq = nats.publish(&format!("{prefix}.a"), &[], b"secure");
+    let got = sink.wait_for("/tls", 1, EVENTS_WAIT);
+    assert_eq!(
+        with_id(&got, &format!("{stream}:{seq}")).body_str(),
+        "secure"
     );
 }

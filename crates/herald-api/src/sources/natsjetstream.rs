@@ -43,11 +43,31 @@ pub enum DeliverPolicy {
     New,
 }
 
+/// TLS to the NATS server. The server is verified against `caCert` (else the system's roots)
+/// unless `skipVerify`; `cert` + `key` are a client certificate for servers that verify clients.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct NatsTls {
+    /// PEM CA certificate(s) that signed the server's certificate, read from a Secret.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_cert: Option<SecretValueFromSource>,
+    /// PEM client certificate chain (with `key`), read from a Secret.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cert: Option<SecretValueFromSource>,
+    /// PEM private key of the client certificate, read from a Secret.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<SecretValueFromSource>,
+    /// Accept any server certificate (testing only).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub skip_verify: bool,
+}
+
 /// NatsJetStreamSourceSpec: which stream to consume and where to send the events.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct NatsJetStreamSourceSpec {
-    /// URL of the NATS server (`nats://host:port`); default `nats://127.0.0.1:4222`.
+    /// URL of the NATS server (`nats://host:port`, or `tls://host:port` to require TLS);
+    /// default `nats://127.0.0.1:4222`.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub url: String,
     /// Name of the JetStream stream to consume.
@@ -79,6 +99,10 @@ pub struct NatsJetStreamSourceSpec {
     /// NATS authentication token, read from a Secret.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub token: Option<SecretValueFromSource>,
+    /// TLS settings. TLS is used when this is set, when the URL is `tls://`, or when the
+    /// server requires it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<NatsTls>,
     /// Sink is a reference to an object that will resolve to a uri to use as the sink.
     #[serde(default)]
     pub sink: Destination,
@@ -128,11 +152,15 @@ impl Kind for NatsJetStreamSource {
     fn validate(&self, _ctx: &Ctx) -> FieldErrors {
         let mut errs = FieldErrors::new();
         let s = &self.spec;
-        let nats_url = is_absolute_uri(&s.url) && s.url.starts_with("nats://");
+        let nats_url = is_absolute_uri(&s.url)
+            && (s.url.starts_with("nats://") || s.url.starts_with("tls://"));
         if !s.url.is_empty() && !nats_url {
             errs.push(FieldError::invalid(
                 "spec.url",
-                format!("invalid value: {}: must be a nats://host:port URL", s.url),
+                format!(
+                    "invalid value: {}: must be a nats://host:port or tls://host:port URL",
+                    s.url
+                ),
             ));
         }
         if s.stream.is_empty() {
@@ -182,6 +210,23 @@ impl Kind for NatsJetStreamSource {
         ] {
             if let Some(v) = v {
                 validate_secret_value(&mut errs, &format!("spec.{field}"), v);
+            }
+        }
+        if let Some(tls) = &s.tls {
+            for (field, v) in [
+                ("caCert", &tls.ca_cert),
+                ("cert", &tls.cert),
+                ("key", &tls.key),
+            ] {
+                if let Some(v) = v {
+                    validate_secret_value(&mut errs, &format!("spec.tls.{field}"), v);
+                }
+            }
+            if tls.cert.is_some() != tls.key.is_some() {
+                errs.push(FieldError::invalid(
+                    "spec.tls.key",
+                    "cert and key must be given together",
+                ));
             }
         }
         if s.user.is_some() != s.password.is_some() {
@@ -319,6 +364,24 @@ mod tests {
                     &["spec.token.secretKeyRef.key"],
                 ),
                 ("no sink", json!({"sink": null}), &["spec.sink"]),
+                ("tls url", json!({"url": "tls://nats.example:4222"}), &[]),
+                (
+                    "tls with a CA and a client certificate",
+                    json!({"tls": {"caCert": {"secretKeyRef": {"name": "t", "key": "ca.crt"}},
+                                   "cert": {"secretKeyRef": {"name": "t", "key": "tls.crt"}},
+                                   "key": {"secretKeyRef": {"name": "t", "key": "tls.key"}}}}),
+                    &[],
+                ),
+                (
+                    "tls cert without key",
+                    json!({"tls": {"cert": {"secretKeyRef": {"name": "t", "key": "tls.crt"}}}}),
+                    &["spec.tls.key"],
+                ),
+                (
+                    "tls CA without a key name",
+                    json!({"tls": {"caCert": {"secretKeyRef": {"name": "t"}}}}),
+                    &["spec.tls.caCert.secretKeyRef.key"],
+                ),
             ],
         );
     }

@@ -7,13 +7,19 @@ use std::time::Duration;
 
 use bytes::BytesMut;
 use serde_json::Value;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadHalf, WriteHalf};
 use tokio::net::TcpStream;
-use tokio::net::tcp::OwnedWriteHalf;
 use tokio::sync::{Mutex, mpsc};
 use tokio::task::JoinHandle;
 
 use super::proto::{self, Auth, Msg, ServerOp};
+use crate::tls::TlsSettings;
+
+/// The connection's byte stream: plain TCP or TLS over it.
+trait Io: AsyncRead + AsyncWrite + Send + Unpin {}
+impl<T: AsyncRead + AsyncWrite + Send + Unpin> Io for T {}
+type Stream = Box<dyn Io>;
+type Writer = WriteHalf<Stream>;
 
 /// Why the connection or a request failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -22,6 +28,10 @@ pub enum ClientError {
     Dial { addr: String, error: String },
     #[error("NATS server refused the connection: {0}")]
     Refused(String),
+    #[error("TLS handshake with {addr}: {error}")]
+    Tls { addr: String, error: String },
+    #[error("{0}")]
+    TlsConfig(String),
     #[error("connection to {0} lost")]
     Closed(String),
     #[error("{0}")]
@@ -77,7 +87,7 @@ type Incoming = Result<Msg, ClientError>;
 /// One NATS connection.
 pub struct Client {
     addr: String,
-    writer: Arc<Mutex<OwnedWriteHalf>>,
+    writer: Arc<Mutex<Writer>>,
     rx: mpsc::UnboundedReceiver<Incoming>,
     inbox: String,
     next: u64,
@@ -91,13 +101,15 @@ impl Drop for Client {
 }
 
 impl Client {
-    /// Connects to `addr` (`host:port`) and completes the handshake within `timeout`.
+    /// Connects to `addr` (`host:port`) and completes the handshake within `timeout`. TLS is
+    /// used when `tls` is given or the server's INFO requires it (with the system's roots).
     pub async fn connect(
         addr: &str,
         auth: &Auth,
+        tls: Option<&TlsSettings>,
         timeout: Duration,
     ) -> Result<Client, ClientError> {
-        match tokio::time::timeout(timeout, Self::connect_inner(addr, auth)).await {
+        match tokio::time::timeout(timeout, Self::connect_inner(addr, auth, tls)).await {
             Ok(r) => r,
             Err(_) => Err(ClientError::Dial {
                 addr: addr.to_string(),
@@ -106,27 +118,49 @@ impl Client {
         }
     }
 
-    async fn connect_inner(addr: &str, auth: &Auth) -> Result<Client, ClientError> {
+    async fn connect_inner(
+        addr: &str,
+        auth: &Auth,
+        tls: Option<&TlsSettings>,
+    ) -> Result<Client, ClientError> {
         let dial = |e: std::io::Error| ClientError::Dial {
             addr: addr.to_string(),
             error: io_reason(&e),
         };
-        let stream = TcpStream::connect(addr).await.map_err(dial)?;
-        let _ = stream.set_nodelay(true);
-        let (mut rd, mut wr) = stream.into_split();
+        let mut tcp = TcpStream::connect(addr).await.map_err(dial)?;
+        let _ = tcp.set_nodelay(true);
         let mut buf = BytesMut::with_capacity(16 * 1024);
         let closed = || ClientError::Closed(addr.to_string());
-        // INFO first, then our CONNECT + PING; PONG means we were accepted.
-        let mut sent = false;
+        // The server speaks first, in plain text: INFO says whether it requires TLS.
+        let info = loop {
+            match proto::parse(&mut buf)? {
+                Some(ServerOp::Info(info)) => break info,
+                Some(ServerOp::Err(e)) => return Err(ClientError::Refused(e)),
+                Some(_) => {}
+                None => {
+                    if tcp.read_buf(&mut buf).await.map_err(dial)? == 0 {
+                        return Err(closed());
+                    }
+                }
+            }
+        };
+        let required = serde_json::from_str::<Value>(&info)
+            .ok()
+            .and_then(|v| v.get("tls_required").and_then(Value::as_bool))
+            .unwrap_or(false);
+        let stream: Stream = match (tls, required) {
+            (None, false) => Box::new(tcp),
+            (Some(settings), _) => Box::new(upgrade(addr, tcp, settings).await?),
+            (None, true) => Box::new(upgrade(addr, tcp, &TlsSettings::default()).await?),
+        };
+        let (mut rd, mut wr) = tokio::io::split(stream);
+        wr.write_all(&proto::connect(auth)).await.map_err(dial)?;
+        // PONG to our PING means the CONNECT was accepted.
         loop {
             while let Some(op) = proto::parse(&mut buf)? {
                 match op {
-                    ServerOp::Info(_) if !sent => {
-                        wr.write_all(&proto::connect(auth)).await.map_err(dial)?;
-                        sent = true;
-                    }
                     ServerOp::Err(e) => return Err(ClientError::Refused(e)),
-                    ServerOp::Pong if sent => return Self::start(addr, rd, wr, buf).await,
+                    ServerOp::Pong => return Self::start(addr, rd, wr, buf).await,
                     ServerOp::Ping => wr.write_all(b"PONG\r\n").await.map_err(dial)?,
                     _ => {}
                 }
@@ -139,8 +173,8 @@ impl Client {
 
     async fn start(
         addr: &str,
-        mut rd: tokio::net::tcp::OwnedReadHalf,
-        mut wr: OwnedWriteHalf,
+        mut rd: ReadHalf<Stream>,
+        mut wr: Writer,
         mut buf: BytesMut,
     ) -> Result<Client, ClientError> {
         let inbox = format!("_INBOX.{}", uuid::Uuid::new_v4().simple());
@@ -237,4 +271,23 @@ impl Client {
                 .map_err(|e| ClientError::BadReply(subject.to_string(), e.to_string()));
         }
     }
+}
+
+/// The TLS handshake on an open connection, verifying the server as `settings` say.
+async fn upgrade(
+    addr: &str,
+    tcp: TcpStream,
+    settings: &TlsSettings,
+) -> Result<tokio_rustls::client::TlsStream<TcpStream>, ClientError> {
+    let tls_err = |error: String| ClientError::Tls {
+        addr: addr.to_string(),
+        error,
+    };
+    let config = crate::tls::client_config(settings, "spec.tls")
+        .map_err(|e| ClientError::TlsConfig(e.to_string()))?;
+    let name = crate::tls::server_name(addr).map_err(|e| ClientError::TlsConfig(e.to_string()))?;
+    tokio_rustls::TlsConnector::from(config)
+        .connect(name, tcp)
+        .await
+        .map_err(|e| tls_err(e.to_string()))
 }

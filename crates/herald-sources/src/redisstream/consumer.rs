@@ -111,10 +111,10 @@ type TlsDial = (
     rustls::pki_types::ServerName<'static>,
 );
 
-fn tls_of(s: &super::TlsSettings, dial: &str) -> Result<TlsDial, super::tls::TlsError> {
+fn tls_of(s: &super::TlsSettings, dial: &str) -> Result<TlsDial, crate::tls::TlsError> {
     Ok((
-        super::tls::client_config(s)?,
-        super::tls::server_name(dial)?,
+        crate::tls::client_config(s, "spec.dialOptions")?,
+        crate::tls::server_name(dial)?,
     ))
 }
 

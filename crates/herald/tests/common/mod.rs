@@ -5,6 +5,7 @@
 
 pub mod broker;
 pub mod sink;
+pub mod tls;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
