@@ -274,6 +274,7 @@ mod tests {
             }),
             ce_overrides: BTreeMap::new(),
             spec,
+            labels: BTreeMap::new(),
             secrets,
         }
     }

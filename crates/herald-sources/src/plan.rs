@@ -137,6 +137,8 @@ pub struct SourcePlan {
     pub ce_overrides: BTreeMap<String, String>,
     /// The source's spec in storage form (the kind's module reads its own fields).
     pub spec: Value,
+    /// `metadata.labels`: some options are labels in Knative, e.g. KafkaSource's key type.
+    pub labels: BTreeMap<String, String>,
     /// Secret values referenced by the spec: JSON pointer of the object holding `secretKeyRef`
     /// (e.g. `/secretToken`) → the value. A missing entry means the Secret or key is absent.
     pub secrets: BTreeMap<String, String>,

@@ -66,6 +66,15 @@ fn plan_of(kind: SourceKind, obj: &Value, secret: SecretLookup<'_>) -> Option<So
         .unwrap_or_default();
     let mut secrets = BTreeMap::new();
     collect_secrets(&spec, String::new(), ns, secret, &mut secrets);
+    let labels = meta
+        .get("labels")
+        .and_then(Value::as_object)
+        .map(|m| {
+            m.iter()
+                .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())))
+                .collect()
+        })
+        .unwrap_or_default();
     Some(SourcePlan {
         key: SourceKey::new(kind, ns, name),
         uid: uid.to_string(),
@@ -73,6 +82,7 @@ fn plan_of(kind: SourceKind, obj: &Value, secret: SecretLookup<'_>) -> Option<So
         sink,
         ce_overrides,
         spec,
+        labels,
         secrets,
     })
 }

@@ -36,6 +36,10 @@ pub const OFFSET_LATEST: &str = "latest";
 pub const ORDERED: &str = "ordered";
 /// Deliver events concurrently.
 pub const UNORDERED: &str = "unordered";
+/// The label choosing how record keys are read (Knative's `KafkaKeyTypeLabel`).
+pub const KEY_TYPE_LABEL: &str = "kafkasources.sources.knative.dev/key-type";
+/// The values [`KEY_TYPE_LABEL`] may take; `string` is the default.
+pub const KEY_TYPES: &[&str] = &["string", "int", "float", "byte-array"];
 
 /// KafkaSource's dependent conditions (`kafka_lifecycle.go`, without the OIDC one).
 pub const CONDITIONS: ConditionSet = ConditionSet::new(&[
@@ -338,6 +342,21 @@ impl Kind for KafkaSource {
             errs.push(FieldError::invalid(
                 "spec.net.tls",
                 "cert and key must be set together",
+            ));
+        }
+        if let Some(t) = self
+            .metadata
+            .labels
+            .as_ref()
+            .and_then(|l| l.get(KEY_TYPE_LABEL))
+            .filter(|t| !KEY_TYPES.contains(&t.as_str()))
+        {
+            errs.push(FieldError::invalid(
+                format!("metadata.labels[{KEY_TYPE_LABEL}]"),
+                format!(
+                    "invalid key type {t:?}: allowed values are {}",
+                    KEY_TYPES.join(", ")
+                ),
             ));
         }
         validate_source_spec(&mut errs, &s.sink, s.ce_overrides.as_ref());
@@ -678,6 +697,20 @@ spec:
             .map(|(n, p, w)| (*n, p.clone(), w.as_slice()))
             .collect();
         check_cases(&r, &sample(), &cases);
+    }
+
+    #[test]
+    fn key_type_label() {
+        let r = resource();
+        for t in KEY_TYPES {
+            let mut obj = sample();
+            obj["metadata"]["labels"] = json!({KEY_TYPE_LABEL: t});
+            admit(&r, obj).unwrap_or_else(|e| panic!("{t}: {e}"));
+        }
+        let mut obj = sample();
+        obj["metadata"]["labels"] = json!({KEY_TYPE_LABEL: "double"});
+        let errs = admit(&r, obj).err().unwrap_or_default();
+        assert_eq!(paths(&errs), [format!("metadata.labels[{KEY_TYPE_LABEL}]")]);
     }
 
     #[test]

@@ -10,6 +10,56 @@ use http::{HeaderMap, HeaderName, HeaderValue};
 /// The type of wrapped records.
 pub const EVENT_TYPE: &str = "dev.knative.kafka.event";
 
+/// How record keys are read: the `kafkasources.sources.knative.dev/key-type` label.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum KeyType {
+    /// UTF-8 text (invalid sequences replaced).
+    #[default]
+    String,
+    /// A big-endian signed integer of 4 or 8 bytes; other lengths are read as text.
+    Int,
+    /// A big-endian IEEE 754 float of 4 or 8 bytes; other lengths are read as text.
+    Float,
+    /// The bytes as they are (a Binary attribute: base64 on the wire).
+    ByteArray,
+}
+
+impl KeyType {
+    /// The label's value; unknown values (refused by validation) read as text, as in Knative.
+    pub fn from_label(value: Option<&str>) -> KeyType {
+        match value {
+            Some("int") => KeyType::Int,
+            Some("float") => KeyType::Float,
+            Some("byte-array") => KeyType::ByteArray,
+            _ => KeyType::String,
+        }
+    }
+
+    /// The `key`/`partitionkey` attribute value of a record key, as Knative's key deserializer
+    /// reads it. CloudEvents integers are 32-bit, so a 64-bit key outside that range is text;
+    /// floats have no CloudEvents type and are text (`1.5`, `2.0`).
+    pub fn attr(self, key: &[u8]) -> AttrValue {
+        let text = || AttrValue::String(String::from_utf8_lossy(key).into_owned());
+        let int = |i: i64| match i32::try_from(i) {
+            Ok(_) => AttrValue::Integer(i),
+            Err(_) => AttrValue::String(i.to_string()),
+        };
+        let float = |f: f64| AttrValue::String(format!("{f:?}"));
+        match (self, key.len()) {
+            (KeyType::Int, 4) => int(i64::from(i32::from_be_bytes(
+                key.try_into().unwrap_or_default(),
+            ))),
+            (KeyType::Int, 8) => int(i64::from_be_bytes(key.try_into().unwrap_or_default())),
+            (KeyType::Float, 4) => float(f64::from(f32::from_be_bytes(
+                key.try_into().unwrap_or_default(),
+            ))),
+            (KeyType::Float, 8) => float(f64::from_be_bytes(key.try_into().unwrap_or_default())),
+            (KeyType::ByteArray, _) => AttrValue::Binary(key.to_vec()),
+            _ => text(),
+        }
+    }
+}
+
 /// One fetched record, independent of the client crate.
 #[derive(Debug, Clone, Default)]
 pub struct KafkaRecord {
@@ -34,9 +84,14 @@ fn header<'a>(r: &'a KafkaRecord, name: &str) -> Option<&'a [u8]> {
         .map(|(_, v)| v.as_slice())
 }
 
+/// Converts a record with text keys; see [`to_event_with`].
+pub fn to_event(r: &KafkaRecord, source: &str) -> (Event, Option<String>) {
+    to_event_with(r, source, KeyType::String)
+}
+
 /// Converts a record; a record that claims to be a CloudEvent but is malformed is wrapped
 /// like any other record (never dropped), and the returned note says why.
-pub fn to_event(r: &KafkaRecord, source: &str) -> (Event, Option<String>) {
+pub fn to_event_with(r: &KafkaRecord, source: &str, keys: KeyType) -> (Event, Option<String>) {
     let ct = header(r, "content-type").and_then(|v| std::str::from_utf8(v).ok());
     let binary = r
         .headers
@@ -52,10 +107,10 @@ pub fn to_event(r: &KafkaRecord, source: &str) -> (Event, Option<String>) {
     if binary || structured {
         match passthrough(r) {
             Ok(ev) => return (ev, None),
-            Err(e) => return (wrap(r, source), Some(e)),
+            Err(e) => return (wrap(r, source, keys), Some(e)),
         }
     }
-    (wrap(r, source), None)
+    (wrap(r, source, keys), None)
 }
 
 /// Maps the Kafka binding onto the HTTP binding (`ce_x` → `ce-x`) and decodes it there.
@@ -91,7 +146,7 @@ pub fn header_extension(name: &str) -> String {
     format!("kafkaheader{clean}")
 }
 
-fn wrap(r: &KafkaRecord, source: &str) -> Event {
+fn wrap(r: &KafkaRecord, source: &str, keys: KeyType) -> Event {
     let mut ev = Event::new(
         format!("partition:{}/offset:{}", r.partition, r.offset),
         source,
@@ -99,10 +154,11 @@ fn wrap(r: &KafkaRecord, source: &str) -> Event {
     );
     ev.subject = Some(format!("partition:{}#{}", r.partition, r.offset));
     ev.time = Some(r.time.clone());
-    if let Some(k) = &r.key {
-        let key = String::from_utf8_lossy(k).into_owned();
-        ev.set_extension("key", AttrValue::String(key.clone()));
-        ev.set_extension("partitionkey", AttrValue::String(key));
+    // An empty key is no key, as Knative's key deserializer reads it.
+    if let Some(k) = r.key.as_deref().filter(|k| !k.is_empty()) {
+        let key = keys.attr(k);
+        ev.set_extension("key", key.clone());
+        ev.set_extension("partitionkey", key);
     }
     for (name, value) in &r.headers {
         let ext = header_extension(name);
@@ -130,6 +186,43 @@ fn wrap(r: &KafkaRecord, source: &str) -> Event {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn key_types_read_keys_like_knative() {
+        use AttrValue::*;
+        let s = |v: &str| String(v.to_string());
+        for (ty, key, want) in [
+            (KeyType::String, b"k1".to_vec(), s("k1")),
+            (KeyType::Int, 42i32.to_be_bytes().to_vec(), Integer(42)),
+            (KeyType::Int, (-7i64).to_be_bytes().to_vec(), Integer(-7)),
+            (
+                KeyType::Int,
+                (1i64 << 40).to_be_bytes().to_vec(),
+                s("1099511627776"),
+            ),
+            (KeyType::Int, b"abc".to_vec(), s("abc")),
+            (KeyType::Float, 1.5f32.to_be_bytes().to_vec(), s("1.5")),
+            (KeyType::Float, 2.0f64.to_be_bytes().to_vec(), s("2.0")),
+            (KeyType::Float, b"x".to_vec(), s("x")),
+            (KeyType::ByteArray, vec![0, 255], Binary(vec![0, 255])),
+        ] {
+            assert_eq!(ty.attr(&key), want, "{ty:?} {key:?}");
+        }
+        assert_eq!(KeyType::from_label(Some("byte-array")), KeyType::ByteArray);
+        assert_eq!(KeyType::from_label(None), KeyType::String);
+        let r = KafkaRecord {
+            key: Some(7i32.to_be_bytes().to_vec()),
+            ..Default::default()
+        };
+        let (ev, _) = to_event_with(&r, "/s", KeyType::Int);
+        assert_eq!(ev.extensions.get("key"), Some(&Integer(7)));
+        assert_eq!(ev.extensions.get("partitionkey"), Some(&Integer(7)));
+        let empty = KafkaRecord {
+            key: Some(Vec::new()),
+            ..Default::default()
+        };
+        assert!(!to_event(&empty, "/s").0.extensions.contains_key("key"));
+    }
+
     use super::*;
 
     fn rec(value: &str, headers: &[(&str, &str)]) -> KafkaRecord {
