@@ -93,13 +93,20 @@ mod tests {
             .unwrap_or_default()
     }
 
+    /// (name, the runtime's readiness, wanted (condition, status, reason)s).
+    type Case = (
+        &'static str,
+        DataPlaneReadiness,
+        &'static [(&'static str, &'static str, &'static str)],
+    );
+
     #[test]
     fn table() {
         let failed = |reason: &str| DataPlaneReadiness::Failed {
             reason: reason.into(),
             message: "m".into(),
         };
-        let cases: [(&str, DataPlaneReadiness, &[(&str, &str, &str)]); 5] = [
+        let cases: [Case; 5] = [
             (
                 "running this generation",
                 DataPlaneReadiness::Applied { generation: 2 },
