@@ -112,8 +112,15 @@ impl Tansu {
         })
     }
 
-    /// Produces `records` as one batch to one partition.
-    pub fn produce(&self, topic: &str, partition: i32, records: Vec<Record>, c: Compression) {
+    /// Produces `records` to one partition, in order, one request each.
+    pub fn produce(&self, topic: &str, partition: i32, records: Vec<Record>) {
+        for r in records {
+            self.produce_batch(topic, partition, vec![r], Compression::NoCompression);
+        }
+    }
+
+    /// Produces `records` as one record batch compressed with `c`.
+    pub fn produce_batch(&self, topic: &str, partition: i32, records: Vec<Record>, c: Compression) {
         rt().block_on(async {
             let p = self
                 .client()
