@@ -13,7 +13,7 @@ mod http_codec;
 mod json_read;
 mod json_write;
 mod media;
-mod pct;
+pub mod pct;
 mod record;
 mod rfc3339;
 mod spec;

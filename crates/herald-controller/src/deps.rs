@@ -10,7 +10,7 @@ use serde_json::Value;
 pub fn is_addressable(group: &str, kind: &str) -> bool {
     matches!(
         (group, kind),
-        ("eventing.knative.dev", "Broker")
+        ("eventing.knative.dev", "Broker" | "KafkaSink")
             | ("messaging.knative.dev", "Channel" | "InMemoryChannel")
             | ("flows.knative.dev", "Sequence" | "Parallel")
             | ("", "Service")

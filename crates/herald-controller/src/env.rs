@@ -18,7 +18,7 @@ pub enum DataPlaneKind {
     Trigger,
     /// A Subscription's dispatcher (per generation, like a Trigger).
     Subscription,
-    /// A source's runtime, by storage kind name (`PingSource`…; per generation).
+    /// A source's (or a KafkaSink's) runtime, by storage kind name (`PingSource`…; per generation).
     Source(&'static str),
 }
 

@@ -2,13 +2,22 @@
 //! record to the sink as a CloudEvent, committing a record's offset only after the sink
 //! accepted its event. Records are fetched with `rskafka` (pure Rust, tokio); the group offset
 //! requests it lacks are hand-rolled in `group.rs`. Behind the `kafka` feature.
+//!
+//! KafkaSink, its counterpart, writes the CloudEvents it receives to a topic (`sink.rs`,
+//! encoded by `encode.rs`, placed by `partitioner.rs`).
 
 #[cfg(feature = "kafka")]
 mod consumer;
 #[cfg(feature = "kafka")]
+mod encode;
+#[cfg(feature = "kafka")]
 mod group;
 #[cfg(feature = "kafka")]
+mod partitioner;
+#[cfg(feature = "kafka")]
 mod record;
+#[cfg(feature = "kafka")]
+mod sink;
 
 use crate::runtime::SourceContext;
 
@@ -16,6 +25,17 @@ use crate::runtime::SourceContext;
 pub async fn run(ctx: SourceContext) {
     #[cfg(feature = "kafka")]
     consumer::run(ctx).await;
+    #[cfg(not(feature = "kafka"))]
+    {
+        ctx.failed("NotBuilt", "Herald was built without the `kafka` feature");
+        ctx.cancel.cancelled().await;
+    }
+}
+
+/// Runs a KafkaSink until `ctx.cancel` fires.
+pub async fn run_sink(ctx: SourceContext) {
+    #[cfg(feature = "kafka")]
+    sink::run(ctx).await;
     #[cfg(not(feature = "kafka"))]
     {
         ctx.failed("NotBuilt", "Herald was built without the `kafka` feature");

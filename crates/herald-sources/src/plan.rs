@@ -5,7 +5,8 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 
-/// The source kinds with a runtime in this crate.
+/// The kinds with a runtime in this crate: the sources, and KafkaSink, which the same plan and
+/// readiness machinery drives although it receives events instead of emitting them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum SourceKind {
     Ping,
@@ -20,10 +21,11 @@ pub enum SourceKind {
     Rabbitmq,
     RedisStream,
     NatsJetStream,
+    KafkaSink,
 }
 
 impl SourceKind {
-    pub const ALL: [SourceKind; 12] = [
+    pub const ALL: [SourceKind; 13] = [
         SourceKind::Ping,
         SourceKind::ApiServer,
         SourceKind::Container,
@@ -36,12 +38,14 @@ impl SourceKind {
         SourceKind::Rabbitmq,
         SourceKind::RedisStream,
         SourceKind::NatsJetStream,
+        SourceKind::KafkaSink,
     ];
 
     /// The API group: Knative's, except for kinds Knative does not define.
     pub fn group(self) -> &'static str {
         match self {
             SourceKind::NatsJetStream => "sources.herald.dev",
+            SourceKind::KafkaSink => "eventing.knative.dev",
             _ => "sources.knative.dev",
         }
     }
@@ -61,6 +65,7 @@ impl SourceKind {
             SourceKind::Rabbitmq => "RabbitmqSource",
             SourceKind::RedisStream => "RedisStreamSource",
             SourceKind::NatsJetStream => "NatsJetStreamSource",
+            SourceKind::KafkaSink => "KafkaSink",
         }
     }
 
@@ -79,7 +84,13 @@ impl SourceKind {
             SourceKind::Rabbitmq => "rabbitmqsources",
             SourceKind::RedisStream => "redisstreamsources",
             SourceKind::NatsJetStream => "natsjetstreamsources",
+            SourceKind::KafkaSink => "kafkasinks",
         }
+    }
+
+    /// Whether this kind is a sink: it receives events on the ingress and has no sink of its own.
+    pub fn is_sink(self) -> bool {
+        matches!(self, SourceKind::KafkaSink)
     }
 
     pub fn from_name(name: &str) -> Option<SourceKind> {

@@ -253,7 +253,8 @@ impl Sources {
 
 /// Runs one source until it is cancelled.
 async fn run(ctx: SourceContext) {
-    if ctx.plan.sink.is_none() {
+    // A sink (KafkaSink) receives events and has no sink of its own.
+    if ctx.plan.sink.is_none() && !ctx.plan.key.kind.is_sink() {
         ctx.failed("SinkNotResolved", "the sink does not resolve");
         ctx.cancel.cancelled().await;
         return;
@@ -275,5 +276,6 @@ async fn run(ctx: SourceContext) {
         SourceKind::Rabbitmq => crate::rabbitmq::run(ctx).await,
         SourceKind::RedisStream => crate::redisstream::run(ctx).await,
         SourceKind::NatsJetStream => crate::natsjetstream::run(ctx).await,
+        SourceKind::KafkaSink => crate::kafka::run_sink(ctx).await,
     }
 }

@@ -7,58 +7,14 @@
 
 mod common;
 
-use std::io::Write;
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use base64::Engine as _;
 use common::Herald;
 use common::broker::{READY, WAIT, apply, trigger};
+use common::python::{python, run_py};
 use common::sink::{Received, Sink};
 use serde_json::{Value, json};
-
-fn python() -> String {
-    std::env::var("HERALD_TEST_PYTHON").unwrap_or_else(|_| {
-        panic!(
-            "HERALD_TEST_PYTHON is not set: run ./test.sh (it creates a virtualenv with the Python \
-             CloudEvents SDK), or set HERALD_TEST_PYTHON to a Python that has `cloudevents==1.11` \
-             and `requests` installed (python3 -m venv v && v/bin/pip install cloudevents==1.11.0 \
-             requests)"
-        )
-    })
-}
-
-/// Runs `tests/python/<script>` with `args` and `input` on stdin; returns its JSON output.
-fn run_py(script: &str, args: &[&str], input: &Value) -> Value {
-    let path = format!("{}/tests/python/{script}", env!("CARGO_MANIFEST_DIR"));
-    let py = python();
-    let mut child = Command::new(&py)
-        .arg(&path)
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot run HERALD_TEST_PYTHON={py}: {e}"));
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(input.to_string().as_bytes())
-        .expect("write stdin");
-    let out = child.wait_with_output().expect("python output");
-    assert!(
-        out.status.success(),
-        "{script} {args:?} failed:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!(
-            "{script}: not JSON ({e}): {}",
-            String::from_utf8_lossy(&out.stdout)
-        )
-    })
-}
 
 /// Parses a delivery with the SDK's `from_http`.
 fn sdk_parse(r: &Received) -> Value {

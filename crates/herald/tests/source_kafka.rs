@@ -8,118 +8,20 @@
 mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::Herald;
 use common::broker::*;
+use common::kafka::{Tansu, free_port};
 use common::sink::{Received, Sink};
 use rskafka::chrono::{TimeZone, Utc};
-use rskafka::client::ClientBuilder;
-use rskafka::client::partition::{Compression, UnknownTopicHandling};
+use rskafka::client::partition::Compression;
 use rskafka::record::Record;
 use serde_json::{Value, json};
 
 /// Generous: a loaded 2-core CI machine.
 const EVENTS_WAIT: Duration = Duration::from_secs(90);
 const TYPE: &str = "dev.knative.kafka.event";
-
-/// A tansu broker of our own, killed on drop.
-struct Tansu {
-    child: Child,
-    addr: String,
-}
-
-fn free_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    l.local_addr().unwrap().port()
-}
-
-impl Tansu {
-    fn start(port: u16) -> Tansu {
-        let bin = std::env::var("HERALD_TEST_TANSU").unwrap_or_else(|_| {
-            let home = std::env::var("HOME").unwrap_or_default();
-            format!("{home}/.cargo/bin/tansu")
-        });
-        let url = format!("tcp://127.0.0.1:{port}");
-        let child = Command::new(&bin)
-            .args([
-                "broker",
-                "--listener-url",
-                &url,
-                "--advertised-listener-url",
-                &url,
-            ])
-            .args(["--storage-engine", "memory://tansu/"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start tansu ({bin}): {e}; run ./test.sh"));
-        let addr = format!("127.0.0.1:{port}");
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while std::net::TcpStream::connect(&addr).is_err() {
-            assert!(Instant::now() < deadline, "tansu did not listen on {addr}");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        Tansu { child, addr }
-    }
-
-    fn rt() -> tokio::runtime::Runtime {
-        tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap()
-    }
-
-    fn create_topic(&self, name: &str, partitions: i32) {
-        Self::rt().block_on(async {
-            let c = ClientBuilder::new(vec![self.addr.clone()])
-                .build()
-                .await
-                .unwrap();
-            c.controller_client()
-                .unwrap()
-                .create_topic(name, partitions, 1, 5_000)
-                .await
-                .unwrap();
-        });
-    }
-
-    /// Produces `records` to one partition, in order.
-    fn produce(&self, topic: &str, partition: i32, records: Vec<Record>) {
-        for r in records {
-            self.produce_batch(topic, partition, vec![r], Compression::NoCompression);
-        }
-    }
-
-    /// Produces `records` as one record batch compressed with `compression`.
-    fn produce_batch(
-        &self,
-        topic: &str,
-        partition: i32,
-        records: Vec<Record>,
-        compression: Compression,
-    ) {
-        Self::rt().block_on(async {
-            let c = ClientBuilder::new(vec![self.addr.clone()])
-                .build()
-                .await
-                .unwrap();
-            let p = c
-                .partition_client(topic, partition, UnknownTopicHandling::Retry)
-                .await
-                .unwrap();
-            p.produce(records, compression).await.unwrap();
-        });
-    }
-}
-
-impl Drop for Tansu {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 fn record(key: Option<&str>, value: &str, headers: &[(&str, &str)], ms: i64) -> Record {
     Record {

@@ -1,9 +1,10 @@
-//! `eventing.knative.dev` kinds: Broker, Trigger, EventType.
+//! `eventing.knative.dev` kinds: Broker, Trigger, EventType, KafkaSink.
 
 use crate::registry::Resource;
 
 pub mod broker;
 pub mod eventtype;
+pub mod kafkasink;
 pub mod support;
 pub mod trigger;
 
@@ -16,5 +17,6 @@ pub fn resources() -> Vec<Resource> {
         broker::resource(),
         trigger::resource(),
         eventtype::resource(),
+        kafkasink::resource(),
     ]
 }

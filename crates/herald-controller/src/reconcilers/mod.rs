@@ -18,6 +18,7 @@ pub mod channel;
 pub mod common;
 pub mod eventtype;
 pub mod flows;
+pub mod kafkasink;
 pub mod service;
 pub mod sources;
 pub mod subscription;
@@ -107,6 +108,7 @@ pub fn dedicated(group: &str, kind: &str) -> Option<ReconcileFn> {
         ("eventing.knative.dev", "Broker") => broker::reconcile_json,
         ("eventing.knative.dev", "Trigger") => trigger::reconcile_json,
         ("eventing.knative.dev", "EventType") => eventtype::reconcile_json,
+        ("eventing.knative.dev", "KafkaSink") => kafkasink::reconcile_json,
         ("messaging.knative.dev", "Subscription") => subscription::reconcile_json,
         ("messaging.knative.dev", "Channel") => channel::reconcile_channel_json,
         ("messaging.knative.dev", "InMemoryChannel") => channel::reconcile_in_memory_json,

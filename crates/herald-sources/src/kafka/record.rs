@@ -4,7 +4,7 @@
 //! `dev.knative.kafka.event`.
 
 use bytes::Bytes;
-use herald_ce::{AttrValue, Data, Event, decode_http};
+use herald_ce::{AttrValue, Data, Event, decode_http, pct};
 use http::{HeaderMap, HeaderName, HeaderValue};
 
 /// The type of wrapped records.
@@ -113,18 +113,25 @@ pub fn to_event_with(r: &KafkaRecord, source: &str, keys: KeyType) -> (Event, Op
     (wrap(r, source, keys), None)
 }
 
-/// Maps the Kafka binding onto the HTTP binding (`ce_x` → `ce-x`) and decodes it there.
+/// Maps the Kafka binding onto the HTTP binding (`ce_x` → `ce-x`) and decodes it there. Kafka
+/// header values are plain UTF-8, so attribute values are percent-encoded on the way, as the
+/// HTTP binding expects (a `%` in a value must not read as an escape).
 fn passthrough(r: &KafkaRecord) -> Result<Event, String> {
     let mut h = HeaderMap::new();
     for (k, v) in &r.headers {
         let lower = k.to_ascii_lowercase();
-        let name = match lower.strip_prefix("ce_") {
-            Some(attr) => format!("ce-{attr}"),
-            None if lower == "content-type" => lower,
+        let invalid = || format!("header {k:?} is not a valid CloudEvents attribute");
+        let (name, value) = match lower.strip_prefix("ce_") {
+            Some(attr) => {
+                let text = std::str::from_utf8(v).map_err(|_| invalid())?;
+                let value = HeaderValue::from_str(&pct::encode(text));
+                (format!("ce-{attr}"), value)
+            }
+            None if lower == "content-type" => (lower, HeaderValue::from_bytes(v)),
             None => continue,
         };
-        let (Ok(n), Ok(v)) = (HeaderName::try_from(name), HeaderValue::from_bytes(v)) else {
-            return Err(format!("header {k:?} is not a valid CloudEvents attribute"));
+        let (Ok(n), Ok(v)) = (HeaderName::try_from(name), value) else {
+            return Err(invalid());
         };
         h.append(n, v);
     }

@@ -4,6 +4,8 @@
 #![allow(dead_code)]
 
 pub mod broker;
+pub mod kafka;
+pub mod python;
 pub mod sink;
 pub mod tls;
 
