@@ -833,3 +833,55 @@ fn unordered_delivers_a_partition_concurrently() {
         last - first
     );
 }
+
+/// A member that stops cleanly (its KafkaSource deleted) leaves the group, so the other Herald
+/// takes its partitions over at once — well before the 10 s session timeout would evict it.
+#[test]
+fn a_deleted_source_hands_its_partitions_over_at_once() {
+    let kafka = Tansu::start(free_port());
+    let topic = unique("l");
+    kafka.create_topic(&topic, 2);
+    let group = unique("group");
+    let sink = Sink::start();
+    let a = Herald::start();
+    let b = Herald::start();
+    apply(
+        &a,
+        &[group_source(
+            "ks",
+            &kafka,
+            &topic,
+            &group,
+            &sink.at("/a"),
+            json!({}),
+        )],
+    );
+    ready(&a, "ks");
+    apply(
+        &b,
+        &[group_source(
+            "ks",
+            &kafka,
+            &topic,
+            &group,
+            &sink.at("/b"),
+            json!({}),
+        )],
+    );
+    ready(&b, "ks");
+    b.kubectl_ok(&["delete", "kafkasource", "ks"]);
+    let n = produce_all(&kafka, &topic, 2, 3, "l");
+    let started = Instant::now();
+    loop {
+        let got = bodies(&sink.received("/a"));
+        if got.len() == n {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(8),
+            "a got {got:?}\nA log:\n{}",
+            a.log()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
