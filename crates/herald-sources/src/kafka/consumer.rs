@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use herald_api::meta::{BackoffPolicy as ApiBackoff, DeliverySpec};
-use herald_api::sources::kafka::{KafkaSourceSpec, OFFSET_EARLIEST};
+use herald_api::sources::kafka::{KafkaSourceSpec, OFFSET_EARLIEST, UNORDERED};
 use herald_api::validation::parse_iso8601_duration;
 use herald_dataplane::DeliveryPolicy;
 use herald_dataplane::delivery::BackoffPolicy;
@@ -127,7 +127,7 @@ pub async fn run(ctx: SourceContext) {
             .and_then(|n| usize::try_from(n).ok())
             .unwrap_or(1)
             .clamp(1, MAX_CONSUMERS),
-        in_flight: if spec.ordering.as_deref() == Some("unordered") {
+        in_flight: if spec.ordering.as_deref() == Some(UNORDERED) {
             UNORDERED_IN_FLIGHT
         } else {
             1
