@@ -3,6 +3,12 @@
 
 use std::time::Duration;
 
+use base64::Engine;
+use herald_ce::{AttrValue, Event};
+
+/// Bytes of an error response kept in `knativeerrordata` (before base64), per DESIGN.md.
+pub const ERROR_DATA_BYTES: usize = 1024;
+
 /// `delivery.backoffPolicy`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum BackoffPolicy {
@@ -119,6 +125,25 @@ pub fn parse_retry_after(value: &str, now: jiff::Timestamp) -> Option<Duration> 
     let when = jiff::fmt::rfc2822::parse(value).ok()?.timestamp();
     let delta = when.as_millisecond() - now.as_millisecond();
     Some(Duration::from_millis(delta.max(0) as u64))
+}
+
+/// Marks an event for its dead-letter sink the way Knative does (DP-41..43): `knativeerrordest`
+/// (where delivery failed), `knativeerrorcode` (the last HTTP status, 500 when there was none)
+/// and, when the failed answer had a body, `knativeerrordata` (its first
+/// [`ERROR_DATA_BYTES`], base64).
+pub fn set_dead_letter_extensions(event: &mut Event, dest: &str, status: Option<u16>, body: &[u8]) {
+    event.set_extension("knativeerrordest", AttrValue::Uri(dest.to_string()));
+    event.set_extension(
+        "knativeerrorcode",
+        AttrValue::Integer(i64::from(status.unwrap_or(500))),
+    );
+    if !body.is_empty() {
+        let head = &body[..body.len().min(ERROR_DATA_BYTES)];
+        event.set_extension(
+            "knativeerrordata",
+            AttrValue::String(base64::engine::general_purpose::STANDARD.encode(head)),
+        );
+    }
 }
 
 #[cfg(test)]

@@ -9,7 +9,6 @@ use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use base64::Engine;
 use herald_ce::{AttrValue, Event};
 use tokio::sync::{Semaphore, mpsc};
 use tokio_util::sync::CancellationToken;
@@ -24,8 +23,6 @@ use crate::router::{Item, READ_BATCH, READ_BYTES, Slot};
 use crate::sender::{self, Request, Response};
 use crate::shared::Shared;
 
-/// Bytes of an error response kept in `knativeerrordata` (before base64), per DESIGN.md.
-const ERROR_DATA_BYTES: usize = 1024;
 /// How often an idle Trigger moves its cursor up to the router's position (so retention can
 /// free segments of events it did not match).
 const IDLE_COMMIT: Duration = Duration::from_secs(1);
@@ -542,18 +539,7 @@ async fn dead_letter(
         );
         return;
     };
-    event.set_extension("knativeerrordest", AttrValue::Uri(failure.dest.clone()));
-    event.set_extension(
-        "knativeerrorcode",
-        AttrValue::Integer(i64::from(failure.status.unwrap_or(500))),
-    );
-    if !failure.body.is_empty() {
-        let head = &failure.body[..failure.body.len().min(ERROR_DATA_BYTES)];
-        event.set_extension(
-            "knativeerrordata",
-            AttrValue::String(base64::engine::general_purpose::STANDARD.encode(head)),
-        );
-    }
+    delivery::set_dead_letter_extensions(&mut event, &failure.dest, failure.status, &failure.body);
     let format = policy.format.unwrap_or(Format::Binary);
     let mut last_status = None;
     let mut retry_after = None;

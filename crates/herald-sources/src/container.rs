@@ -272,6 +272,7 @@ mod tests {
                 ca_certs: None,
                 audience: None,
             }),
+            dead_letter_sink: None,
             ce_overrides: BTreeMap::new(),
             spec,
             labels: BTreeMap::new(),

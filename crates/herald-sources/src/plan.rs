@@ -144,6 +144,9 @@ pub struct SourcePlan {
     /// The resolved sink; `None` while it does not resolve (the source then emits nothing and is
     /// not Ready).
     pub sink: Option<SinkTarget>,
+    /// The resolved `spec.delivery.deadLetterSink` (`status.deadLetterSinkUri`), for sources that
+    /// dead-letter events their sink finally refused (KafkaSource).
+    pub dead_letter_sink: Option<SinkTarget>,
     /// `spec.ceOverrides.extensions`, added to every event (DP-57).
     pub ce_overrides: BTreeMap<String, String>,
     /// The source's spec in storage form (the kind's module reads its own fields).

@@ -39,21 +39,8 @@ fn plan_of(kind: SourceKind, obj: &Value, secret: SecretLookup<'_>) -> Option<So
     let uid = meta.get("uid").and_then(Value::as_str).unwrap_or_default();
     let generation = meta.get("generation").and_then(Value::as_i64).unwrap_or(0);
     let status = obj.get("status");
-    let sink = status
-        .and_then(|s| s.get("sinkUri"))
-        .and_then(Value::as_str)
-        .filter(|u| !u.is_empty())
-        .map(|uri| SinkTarget {
-            uri: uri.to_string(),
-            ca_certs: status
-                .and_then(|s| s.get("sinkCACerts"))
-                .and_then(Value::as_str)
-                .map(str::to_string),
-            audience: status
-                .and_then(|s| s.get("sinkAudience"))
-                .and_then(Value::as_str)
-                .map(str::to_string),
-        });
+    let sink = target(status, "sink");
+    let dead_letter_sink = target(status, "deadLetterSink");
     let spec = obj.get("spec").cloned().unwrap_or(Value::Null);
     let ce_overrides = spec
         .pointer("/ceOverrides/extensions")
@@ -80,11 +67,29 @@ fn plan_of(kind: SourceKind, obj: &Value, secret: SecretLookup<'_>) -> Option<So
         uid: uid.to_string(),
         generation,
         sink,
+        dead_letter_sink,
         ce_overrides,
         spec,
         labels,
         secrets,
     })
+}
+
+/// A resolved destination in a status: `<prefix>Uri`, `<prefix>CACerts`, `<prefix>Audience`.
+fn target(status: Option<&Value>, prefix: &str) -> Option<SinkTarget> {
+    let field = |suffix: &str| {
+        status
+            .and_then(|s| s.get(format!("{prefix}{suffix}")))
+            .and_then(Value::as_str)
+            .map(str::to_string)
+    };
+    field("Uri")
+        .filter(|u| !u.is_empty())
+        .map(|uri| SinkTarget {
+            uri,
+            ca_certs: field("CACerts"),
+            audience: field("Audience"),
+        })
 }
 
 /// Resolves every `secretKeyRef: {name, key}` in the spec, and every bare `{name, key}` under a
@@ -211,7 +216,7 @@ mod tests {
                      "secretToken": {"secretKeyRef": {"name": "s", "key": "token"}},
                      "accessToken": {"secretKeyRef": {"name": "s", "key": "missing"}},
                      "ceOverrides": {"extensions": {"team": "a"}}},
-            "status": {"sinkUri": "http://sink/"}});
+            "status": {"sinkUri": "http://sink/", "deadLetterSinkUri": "http://dls/"}});
         let pending = json!({"metadata": {"namespace": "ns", "name": "p", "generation": 1},
             "spec": {"schedule": "* * * * *"}});
         let deleted = json!({"metadata": {"namespace": "ns", "name": "d",
@@ -231,6 +236,7 @@ mod tests {
         assert_eq!(gh.key, SourceKey::new(SourceKind::GitHub, "ns", "gh"));
         assert_eq!(gh.generation, 2);
         assert_eq!(gh.sink.as_ref().unwrap().uri, "http://sink/");
+        assert_eq!(gh.dead_letter_sink.as_ref().unwrap().uri, "http://dls/");
         assert_eq!(gh.ce_overrides.get("team").map(String::as_str), Some("a"));
         assert_eq!(
             gh.secrets.get("/secretToken").map(String::as_str),

@@ -432,3 +432,358 @@ fn compressed_batches_are_consumed() {
         "{bodies:?}"
     );
 }
+
+/// `delivery.deadLetterSink` (DP-41..43): a record the sink refuses (400, not retryable) goes
+/// to the dead-letter sink with Knative's error extensions and its offset is committed once the
+/// dead-letter sink accepted it, so the partition moves on and a restart does not resend it.
+/// `status.deadLetterSinkUri` shows the resolved sink.
+#[test]
+fn a_refused_record_is_dead_lettered_and_committed() {
+    let kafka = Tansu::start(free_port());
+    let topic = unique("d");
+    kafka.create_topic(&topic, 1);
+    let sink = Sink::start();
+    sink.fallback("/s", common::sink::Reply::status(400).body(b"no thanks"));
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let mut h = Herald::start_in(&data);
+    let dls = sink.at("/dls");
+    apply(
+        &h,
+        &[source(
+            "ks",
+            &kafka.addr,
+            &[&topic],
+            json!({"uri": sink.at("/s")}),
+            json!({"delivery": {"retry": 1, "backoffDelay": "PT0.1S",
+                                "deadLetterSink": {"uri": dls}}}),
+        )],
+    );
+    ready(&h, "ks");
+    h.wait_jsonpath_within(
+        &["kafkasource", "ks"],
+        "{.status.deadLetterSinkUri}",
+        &dls,
+        EVENTS_WAIT,
+    );
+    let records = (0..3)
+        .map(|i| record(None, &format!("v{i}"), &[], 1_700_000_000_000))
+        .collect();
+    kafka.produce(&topic, 0, records);
+    let want: BTreeSet<String> = (0..3).map(|i| format!("partition:0/offset:{i}")).collect();
+    let got = wait_ids(&sink, "/dls", &want, &h);
+    for e in &got {
+        assert_eq!(e.header("ce-type"), Some(TYPE));
+        assert_eq!(e.header("ce-knativeerrorcode"), Some("400"));
+        assert_eq!(
+            e.header("ce-knativeerrordest"),
+            Some(sink.at("/s").as_str())
+        );
+        // base64("no thanks")
+        assert_eq!(e.header("ce-knativeerrordata"), Some("bm8gdGhhbmtz"));
+    }
+    // 400 is not retried: one attempt per record at the sink.
+    sink.expect_no_more("/s", 3, Duration::from_secs(2));
+    sink.expect_no_more("/dls", 3, Duration::from_secs(1));
+    h.kill9();
+    let h = Herald::start_in(&data);
+    ready(&h, "ks");
+    sink.expect_no_more("/s", 3, Duration::from_secs(3));
+    sink.expect_no_more("/dls", 3, Duration::from_secs(1));
+}
+
+/// A dead-letter sink that does not resolve keeps the source from running (it would otherwise
+/// stall or lose records): not Ready, with the reason.
+#[test]
+fn an_unresolvable_dead_letter_sink_is_not_ready() {
+    let sink = Sink::start();
+    let h = Herald::start();
+    apply(
+        &h,
+        &[source(
+            "ks",
+            "127.0.0.1:1",
+            &["t"],
+            json!({"uri": sink.at("/s")}),
+            json!({"delivery": {"deadLetterSink": {"ref": {"apiVersion": "v1",
+                "kind": "Service", "name": "missing"}}}}),
+        )],
+    );
+    h.wait_jsonpath_within(
+        &["kafkasource", "ks"],
+        "{.status.conditions[?(@.type==\"SinkProvided\")].status}",
+        "False",
+        EVENTS_WAIT,
+    );
+    let msg = h.kubectl_ok(&[
+        "get",
+        "kafkasource",
+        "ks",
+        "-o",
+        "jsonpath={.status.conditions[?(@.type==\"SinkProvided\")].message}",
+    ]);
+    assert!(msg.contains("dead letter sink"), "message: {msg}");
+}
+
+fn group_source(
+    name: &str,
+    kafka: &Tansu,
+    topic: &str,
+    group: &str,
+    to: &str,
+    extra: Value,
+) -> Value {
+    let mut s = source(name, &kafka.addr, &[topic], json!({"uri": to}), extra);
+    s["spec"]["consumerGroup"] = json!(group);
+    s
+}
+
+fn produce_all(kafka: &Tansu, topic: &str, partitions: i32, per: usize, round: &str) -> usize {
+    for p in 0..partitions {
+        let records = (0..per)
+            .map(|i| record(None, &format!("{round}-{p}-{i}"), &[], 1_700_000_000_000))
+            .collect();
+        kafka.produce(topic, p, records);
+    }
+    partitions as usize * per
+}
+
+fn bodies(got: &[Received]) -> BTreeSet<String> {
+    got.iter().map(|r| r.body_str()).collect()
+}
+
+/// Two Herald instances with one consumer group split the partitions (range assignor) and
+/// together deliver every record; when one is killed (SIGKILL, no LeaveGroup) the other takes
+/// its partitions over after the session timeout, losing nothing (at-least-once).
+#[test]
+fn two_heralds_share_a_group_and_take_over_from_a_dead_one() {
+    let kafka = Tansu::start(free_port());
+    let topic = unique("g");
+    kafka.create_topic(&topic, 4);
+    let group = unique("group");
+    let sink = Sink::start();
+    let mut a = Herald::start();
+    let b = Herald::start();
+    apply(
+        &a,
+        &[group_source(
+            "ks",
+            &kafka,
+            &topic,
+            &group,
+            &sink.at("/a"),
+            json!({}),
+        )],
+    );
+    ready(&a, "ks");
+    apply(
+        &b,
+        &[group_source(
+            "ks",
+            &kafka,
+            &topic,
+            &group,
+            &sink.at("/b"),
+            json!({}),
+        )],
+    );
+    ready(&b, "ks");
+    // B's join completed a rebalance that A took part in: each owns two partitions now.
+    std::thread::sleep(Duration::from_secs(2));
+    let n = produce_all(&kafka, &topic, 4, 5, "r1");
+    let deadline = Instant::now() + EVENTS_WAIT;
+    let (got_a, got_b) = loop {
+        let (ga, gb) = (bodies(&sink.received("/a")), bodies(&sink.received("/b")));
+        if ga.union(&gb).filter(|s| s.starts_with("r1-")).count() == n {
+            break (ga, gb);
+        }
+        assert!(
+            Instant::now() < deadline,
+            "a: {ga:?}\nb: {gb:?}\nA log:\n{}\nB log:\n{}",
+            a.log(),
+            b.log()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let partitions = |got: &BTreeSet<String>| -> BTreeSet<String> {
+        got.iter()
+            .map(|s| s.split('-').nth(1).unwrap_or_default().to_string())
+            .collect()
+    };
+    let (pa, pb) = (partitions(&got_a), partitions(&got_b));
+    assert!(
+        !pa.is_empty() && !pb.is_empty(),
+        "both consume: a {pa:?}, b {pb:?}"
+    );
+    assert!(
+        pa.is_disjoint(&pb),
+        "a partition has one owner: a {pa:?}, b {pb:?}"
+    );
+
+    a.kill9();
+    let n = produce_all(&kafka, &topic, 4, 5, "r2");
+    let deadline = Instant::now() + EVENTS_WAIT;
+    loop {
+        let gb = bodies(&sink.received("/b"));
+        let r2 = gb.iter().filter(|s| s.starts_with("r2-")).count();
+        if r2 == n {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "b got {r2}/{n}: {gb:?}\nB log:\n{}",
+            b.log()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// `consumers: 3` runs three members in one Herald; every record of every partition arrives.
+#[test]
+fn several_consumers_in_one_herald_deliver_everything() {
+    let kafka = Tansu::start(free_port());
+    let topic = unique("m");
+    kafka.create_topic(&topic, 4);
+    let sink = Sink::start();
+    let h = Herald::start();
+    apply(
+        &h,
+        &[source(
+            "ks",
+            &kafka.addr,
+            &[&topic],
+            json!({"uri": sink.at("/m")}),
+            json!({"consumers": 3}),
+        )],
+    );
+    ready(&h, "ks");
+    produce_all(&kafka, &topic, 4, 5, "m");
+    let want: BTreeSet<String> = (0..4)
+        .flat_map(|p| (0..5).map(move |i| format!("partition:{p}/offset:{i}")))
+        .collect();
+    wait_ids(&sink, "/m", &want, &h);
+    let log = strip_ansi(&h.log());
+    let members: BTreeSet<&str> = log
+        .lines()
+        .filter(|l| l.contains("consumer group member assigned"))
+        .filter_map(|l| l.split("member=").nth(1)?.split_whitespace().next())
+        .collect();
+    assert!(
+        members.len() >= 3,
+        "three members joined: {members:?}\n{log}"
+    );
+}
+
+/// The log without terminal colour sequences (`ESC [ … m`).
+fn strip_ansi(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut chars = s.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            for c in chars.by_ref() {
+                if c == 'm' {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// `ordering: unordered` delivers records of one partition concurrently: 20 records to a sink
+/// that takes 500 ms each arrive far faster than one at a time would allow (≥ 9.5 s), and all
+/// of them arrive.
+#[test]
+fn unordered_delivers_a_partition_concurrently() {
+    let kafka = Tansu::start(free_port());
+    let topic = unique("u");
+    kafka.create_topic(&topic, 1);
+    let sink = Sink::start();
+    sink.fallback(
+        "/u",
+        common::sink::Reply::status(202).delay(Duration::from_millis(500)),
+    );
+    let h = Herald::start();
+    apply(
+        &h,
+        &[source(
+            "ks",
+            &kafka.addr,
+            &[&topic],
+            json!({"uri": sink.at("/u")}),
+            json!({"ordering": "unordered"}),
+        )],
+    );
+    ready(&h, "ks");
+    kafka.produce_batch(
+        &topic,
+        0,
+        (0..20)
+            .map(|i| record(None, &format!("u{i}"), &[], 1_700_000_000_000))
+            .collect(),
+        Compression::NoCompression,
+    );
+    let want: BTreeSet<String> = (0..20).map(|i| format!("partition:0/offset:{i}")).collect();
+    let got = wait_ids(&sink, "/u", &want, &h);
+    let first = got.iter().map(|r| r.at).min().unwrap();
+    let last = got.iter().map(|r| r.at).max().unwrap();
+    assert!(
+        last - first < Duration::from_secs(5),
+        "20 deliveries took {:?}",
+        last - first
+    );
+}
+
+/// A member that stops cleanly (its KafkaSource deleted) leaves the group, so the other Herald
+/// takes its partitions over at once — well before the 10 s session timeout would evict it.
+#[test]
+fn a_deleted_source_hands_its_partitions_over_at_once() {
+    let kafka = Tansu::start(free_port());
+    let topic = unique("l");
+    kafka.create_topic(&topic, 2);
+    let group = unique("group");
+    let sink = Sink::start();
+    let a = Herald::start();
+    let b = Herald::start();
+    apply(
+        &a,
+        &[group_source(
+            "ks",
+            &kafka,
+            &topic,
+            &group,
+            &sink.at("/a"),
+            json!({}),
+        )],
+    );
+    ready(&a, "ks");
+    apply(
+        &b,
+        &[group_source(
+            "ks",
+            &kafka,
+            &topic,
+            &group,
+            &sink.at("/b"),
+            json!({}),
+        )],
+    );
+    ready(&b, "ks");
+    b.kubectl_ok(&["delete", "kafkasource", "ks"]);
+    let n = produce_all(&kafka, &topic, 2, 3, "l");
+    let started = Instant::now();
+    loop {
+        let got = bodies(&sink.received("/a"));
+        if got.len() == n {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(8),
+            "a got {got:?}\nA log:\n{}",
+            a.log()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}

@@ -156,6 +156,9 @@ pub struct KafkaSourceStatus {
     /// Claims consumed by this KafkaSource instance.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub claims: Option<String>,
+    /// The resolved `spec.delivery.deadLetterSink` (`deadLetterSinkUri`…).
+    #[serde(flatten)]
+    pub delivery: crate::messaging::channelable::DeliveryStatus,
 }
 
 pub type KafkaSource = Object<KafkaSourceSpec, KafkaSourceStatus>;

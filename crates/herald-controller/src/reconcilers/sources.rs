@@ -4,6 +4,7 @@
 //! in this build keep those conditions False `NotImplemented` — never Ready.
 
 use herald_api::conditions::ConditionSet;
+use herald_api::messaging::channelable::DeliveryStatus;
 use herald_api::meta::{CloudEventAttributes, Destination, SourceStatus};
 use herald_api::object::Object;
 use serde::{Deserialize, Serialize};
@@ -206,6 +207,7 @@ pub fn reconcile(
     st.sink_ca_certs = resolved.as_ref().and_then(|r| r.ca_certs.clone());
     st.sink_audience = resolved.and_then(|r| r.audience);
     st.ce_attributes = (k.ce_attributes)(&s.spec, ns, name, env);
+    dead_letter_sink(k, s, &mut any, view, env);
 
     if let Some(plural) = k.webhook {
         any.extra.insert(
@@ -230,6 +232,48 @@ pub fn reconcile(
         children,
     }
 }
+
+/// `spec.delivery.deadLetterSink` (KafkaSource) resolved into `status.deadLetterSinkUri` (and
+/// its CA certificates and audience), as Knative's `DeliveryStatus`. One that does not resolve
+/// makes the sink condition False, so the source is not Ready (it keeps running: a refused
+/// record then stalls its partition as without a dead-letter sink).
+fn dead_letter_sink(
+    k: &SourceKind,
+    s: &Source,
+    any: &mut AnySourceStatus,
+    view: &dyn View,
+    env: &Env,
+) {
+    for f in DELIVERY_STATUS_FIELDS {
+        any.extra.remove(*f);
+    }
+    let Some(dls) = s.spec.pointer("/delivery/deadLetterSink") else {
+        return;
+    };
+    let dest: Destination = serde_json::from_value(dls.clone()).unwrap_or_default();
+    match resolve_dest(&dest, s.namespace(), view, env) {
+        Ok(r) => {
+            let mut d = DeliveryStatus::default();
+            set_delivery_status(&mut d, Some(r));
+            if let Ok(Value::Object(m)) = serde_json::to_value(d) {
+                any.extra.extend(m);
+            }
+        }
+        Err(e) => {
+            let c = &mut any.source.status.conditions;
+            let msg = format!("dead letter sink: {}", e.message);
+            k.conditions
+                .mark_false(c, k.sink_condition, e.reason, &msg, &env.now);
+        }
+    }
+}
+
+/// The `DeliveryStatus` fields a source with a dead-letter sink carries in its status.
+const DELIVERY_STATUS_FIELDS: &[&str] = &[
+    "deadLetterSinkUri",
+    "deadLetterSinkCACerts",
+    "deadLetterSinkAudience",
+];
 
 /// Label Knative puts on the EventTypes a source registers.
 pub const SOURCE_NAME_LABEL: &str = "eventing.knative.dev/sourceName";
@@ -553,6 +597,31 @@ mod tests {
         let out = reconcile_json(&obj, &testing::view(), &testing::env())
             .unwrap_or_else(|e| panic!("{e}"));
         assert!(out.children.is_empty(), "a URI sink registers nothing");
+    }
+
+    /// `spec.delivery.deadLetterSink` resolves into `status.deadLetterSinkUri`; one that does
+    /// not resolve makes the sink condition False.
+    #[test]
+    fn kafka_dead_letter_sink_resolves_into_status() {
+        let spec = |dls: Value| {
+            json!({"topics": ["a"], "bootstrapServers": ["k:9092"], "sink": {"uri": "http://x"},
+                   "delivery": {"deadLetterSink": dls}})
+        };
+        let ok = source("KafkaSource", spec(broker_sink()));
+        let out = reconcile_json(&ok, &testing::view(), &testing::env())
+            .unwrap_or_else(|e| panic!("{e}"));
+        let st = &out.status;
+        assert_eq!(st["deadLetterSinkUri"], "http://in/ns/b");
+        assert_eq!(cond(st, "SinkProvided").0, "True");
+
+        let gone = json!({"ref": {"apiVersion": "v1", "kind": "Service", "name": "gone"}});
+        let bad = source("KafkaSource", spec(gone));
+        let out = reconcile_json(&bad, &testing::view(), &testing::env())
+            .unwrap_or_else(|e| panic!("{e}"));
+        let st = &out.status;
+        assert_eq!(st.get("deadLetterSinkUri"), None);
+        assert_eq!(cond(st, "SinkProvided").0, "False");
+        assert_eq!(st["sinkUri"], "http://x");
     }
 
     #[test]

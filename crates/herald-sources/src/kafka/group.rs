@@ -1,18 +1,16 @@
-//! The consumer-group offset requests `rskafka` does not provide: FindCoordinator (v0),
-//! OffsetFetch (v1) and OffsetCommit (v2), hand-rolled over one TCP connection to the group
-//! coordinator. Herald commits as a "simple" consumer (generation -1, no member id): one
-//! consumer per source reads every partition, so no JoinGroup/SyncGroup rebalancing is needed.
+//! One member's connection to its group coordinator: finds the coordinator, joins the group
+//! (JoinGroup/SyncGroup), heartbeats, fetches and commits offsets as that member, and leaves.
+//! The requests are encoded and decoded by `wire` (pure); this module only does the I/O.
 
 use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-const FIND_COORDINATOR: i16 = 10;
-const OFFSET_FETCH: i16 = 9;
-const OFFSET_COMMIT: i16 = 8;
+use super::wire::{self, JoinRequest, Joined};
+
 const IO_TIMEOUT: Duration = Duration::from_secs(10);
-/// Responses larger than this are refused (ours are a few hundred bytes).
+/// Responses larger than this are refused (a JoinGroup response lists every member).
 const MAX_RESPONSE: usize = 16 << 20;
 
 #[derive(Debug, thiserror::Error)]
@@ -27,11 +25,31 @@ pub enum GroupError {
     Kafka { request: &'static str, code: i16 },
 }
 
-/// A connection to the coordinator of one group.
+impl GroupError {
+    /// The group moved on (a rebalance, or this member was evicted): rejoin, do not reconnect.
+    pub fn is_rebalance(&self) -> bool {
+        matches!(
+            self,
+            GroupError::Kafka {
+                code: wire::REBALANCE_IN_PROGRESS
+                    | wire::ILLEGAL_GENERATION
+                    | wire::UNKNOWN_MEMBER_ID,
+                ..
+            }
+        )
+    }
+}
+
+/// A connection to the coordinator of one group, as one member (or, before [`join`], as a
+/// consumer outside the group protocol: generation -1, no member id).
+///
+/// [`join`]: GroupClient::join
 pub struct GroupClient {
     stream: TcpStream,
     group: String,
     correlation: i32,
+    generation: i32,
+    member: String,
 }
 
 impl GroupClient {
@@ -52,21 +70,15 @@ impl GroupClient {
 
     async fn find(bootstrap: &str, group: &str) -> Result<Self, GroupError> {
         let mut c = Self::dial(bootstrap, group).await?;
-        let mut body = Vec::new();
-        put_str(&mut body, group);
-        let resp = c.call(FIND_COORDINATOR, 0, &body).await?;
-        let mut r = Reader(&resp);
-        let code = r.i16()?;
-        if code != 0 {
-            return Err(GroupError::Kafka {
-                request: "FindCoordinator",
-                code,
-            });
-        }
-        let _node = r.i32()?;
-        let host = r.string()?;
-        let port = r.i32()?;
-        let addr = format!("{host}:{port}");
+        let resp = c
+            .call(
+                wire::FIND_COORDINATOR,
+                0,
+                &wire::find_coordinator(group),
+                IO_TIMEOUT,
+            )
+            .await?;
+        let addr = wire::find_coordinator_response(&resp)?;
         if addr == bootstrap {
             return Ok(c);
         }
@@ -74,27 +86,88 @@ impl GroupClient {
     }
 
     async fn dial(addr: &str, group: &str) -> Result<Self, GroupError> {
-        let connect = tokio::time::timeout(IO_TIMEOUT, TcpStream::connect(addr)).await;
-        let stream = match connect {
+        let err = |error: String| GroupError::Connect {
+            addr: addr.into(),
+            error,
+        };
+        let stream = match tokio::time::timeout(IO_TIMEOUT, TcpStream::connect(addr)).await {
             Ok(Ok(s)) => s,
-            Ok(Err(e)) => {
-                return Err(GroupError::Connect {
-                    addr: addr.into(),
-                    error: e.to_string(),
-                });
-            }
-            Err(_) => {
-                return Err(GroupError::Connect {
-                    addr: addr.into(),
-                    error: "i/o timeout".into(),
-                });
-            }
+            Ok(Err(e)) => return Err(err(e.to_string())),
+            Err(_) => return Err(err("i/o timeout".into())),
         };
         Ok(GroupClient {
             stream,
             group: group.into(),
             correlation: 0,
+            generation: -1,
+            member: String::new(),
         })
+    }
+
+    /// Joins (or rejoins) the group. A coordinator that wants a member id first
+    /// (MEMBER_ID_REQUIRED) gets one more join with it; an unknown member id (evicted after a
+    /// session timeout) is dropped and the join retried as a new member. Kafka answers once the
+    /// rebalance completed, which may take up to `rebalance`.
+    pub async fn join(
+        &mut self,
+        session: Duration,
+        rebalance: Duration,
+        protocols: &[(&str, Vec<u8>)],
+    ) -> Result<Joined, GroupError> {
+        for _ in 0..3 {
+            let member = self.member.clone();
+            let body = wire::join_group(&JoinRequest {
+                group: &self.group,
+                session_timeout_ms: millis(session),
+                rebalance_timeout_ms: millis(rebalance),
+                member: &member,
+                protocol_type: super::assignor::PROTOCOL_TYPE,
+                protocols,
+            });
+            let resp = self
+                .call(wire::JOIN_GROUP, 1, &body, rebalance + IO_TIMEOUT)
+                .await?;
+            let j = wire::join_group_response(&resp)?;
+            match j.error {
+                0 => {
+                    self.generation = j.generation;
+                    self.member = j.member.clone();
+                    return Ok(j);
+                }
+                wire::MEMBER_ID_REQUIRED if !j.member.is_empty() => self.member = j.member,
+                wire::UNKNOWN_MEMBER_ID if !self.member.is_empty() => self.member.clear(),
+                code => wire::check(code, "JoinGroup")?,
+            }
+        }
+        Err(GroupError::Kafka {
+            request: "JoinGroup",
+            code: wire::UNKNOWN_MEMBER_ID,
+        })
+    }
+
+    /// Completes a join: the leader hands in every member's assignment; returns this member's.
+    pub async fn sync(&mut self, assignments: &[(String, Vec<u8>)]) -> Result<Vec<u8>, GroupError> {
+        let body = wire::sync_group(&self.group, self.generation, &self.member, assignments);
+        let resp = self.call(wire::SYNC_GROUP, 0, &body, IO_TIMEOUT).await?;
+        wire::sync_group_response(&resp)
+    }
+
+    pub async fn heartbeat(&mut self) -> Result<(), GroupError> {
+        let body = wire::heartbeat(&self.group, self.generation, &self.member);
+        let resp = self.call(wire::HEARTBEAT, 0, &body, IO_TIMEOUT).await?;
+        wire::error_only_response(&resp, "Heartbeat")
+    }
+
+    /// Leaves the group so the others take over this member's partitions at once.
+    pub async fn leave(&mut self) -> Result<(), GroupError> {
+        if self.member.is_empty() {
+            return Ok(());
+        }
+        let body = wire::leave_group(&self.group, &self.member);
+        let resp = self.call(wire::LEAVE_GROUP, 0, &body, IO_TIMEOUT).await?;
+        self.member.clear();
+        self.generation = -1;
+        wire::error_only_response(&resp, "LeaveGroup")
     }
 
     /// The committed offset of each partition of `topic` (-1: none committed).
@@ -103,94 +176,46 @@ impl GroupClient {
         topic: &str,
         partitions: &[i32],
     ) -> Result<Vec<(i32, i64)>, GroupError> {
-        let mut body = Vec::new();
-        put_str(&mut body, &self.group.clone());
-        body.extend_from_slice(&1i32.to_be_bytes());
-        put_str(&mut body, topic);
-        body.extend_from_slice(&(partitions.len() as i32).to_be_bytes());
-        for p in partitions {
-            body.extend_from_slice(&p.to_be_bytes());
-        }
-        let resp = self.call(OFFSET_FETCH, 1, &body).await?;
-        let mut r = Reader(&resp);
-        let mut out = Vec::new();
-        for _ in 0..r.len()? {
-            let _name = r.string()?;
-            for _ in 0..r.len()? {
-                let p = r.i32()?;
-                let offset = r.i64()?;
-                let _meta = r.nullable_string()?;
-                let code = r.i16()?;
-                if code != 0 {
-                    return Err(GroupError::Kafka {
-                        request: "OffsetFetch",
-                        code,
-                    });
-                }
-                out.push((p, offset));
-            }
-        }
-        Ok(out)
+        let body = wire::offset_fetch(&self.group, topic, partitions);
+        let resp = self.call(wire::OFFSET_FETCH, 1, &body, IO_TIMEOUT).await?;
+        wire::offset_fetch_response(&resp)
     }
 
-    /// Commits `offset` (the next offset to read) for one partition.
+    /// Commits `offset` (the next offset to read) for one partition, as this member of its
+    /// generation: the coordinator refuses commits of a member that lost the partition.
     pub async fn commit(
         &mut self,
         topic: &str,
         partition: i32,
         offset: i64,
     ) -> Result<(), GroupError> {
-        let mut body = Vec::new();
-        put_str(&mut body, &self.group.clone());
-        body.extend_from_slice(&(-1i32).to_be_bytes()); // generation: simple consumer
-        put_str(&mut body, ""); // member id
-        body.extend_from_slice(&(-1i64).to_be_bytes()); // retention: broker default
-        body.extend_from_slice(&1i32.to_be_bytes());
-        put_str(&mut body, topic);
-        body.extend_from_slice(&1i32.to_be_bytes());
-        body.extend_from_slice(&partition.to_be_bytes());
-        body.extend_from_slice(&offset.to_be_bytes());
-        body.extend_from_slice(&(-1i16).to_be_bytes()); // null metadata
-        let resp = self.call(OFFSET_COMMIT, 2, &body).await?;
-        let mut r = Reader(&resp);
-        for _ in 0..r.len()? {
-            let _name = r.string()?;
-            for _ in 0..r.len()? {
-                let _p = r.i32()?;
-                let code = r.i16()?;
-                if code != 0 {
-                    return Err(GroupError::Kafka {
-                        request: "OffsetCommit",
-                        code,
-                    });
-                }
-            }
-        }
-        Ok(())
+        let body = wire::offset_commit(
+            &self.group,
+            self.generation,
+            &self.member,
+            topic,
+            partition,
+            offset,
+        );
+        let resp = self.call(wire::OFFSET_COMMIT, 2, &body, IO_TIMEOUT).await?;
+        wire::offset_commit_response(&resp)
     }
 
-    /// Sends one request (header v1) and returns the response body after its correlation id.
+    /// Sends one request and returns the response body after its correlation id.
     async fn call(
         &mut self,
         api_key: i16,
         version: i16,
         body: &[u8],
+        timeout: Duration,
     ) -> Result<Vec<u8>, GroupError> {
         self.correlation = self.correlation.wrapping_add(1);
-        let mut msg = Vec::with_capacity(body.len() + 32);
-        msg.extend_from_slice(&api_key.to_be_bytes());
-        msg.extend_from_slice(&version.to_be_bytes());
-        msg.extend_from_slice(&self.correlation.to_be_bytes());
-        put_str(&mut msg, "herald");
-        msg.extend_from_slice(body);
-        let mut frame = (msg.len() as i32).to_be_bytes().to_vec();
-        frame.extend_from_slice(&msg);
+        let frame = wire::frame(api_key, version, self.correlation, body);
         let io = async {
             self.stream.write_all(&frame).await?;
             let mut len = [0u8; 4];
             self.stream.read_exact(&mut len).await?;
-            let n = i32::from_be_bytes(len);
-            let n = usize::try_from(n)
+            let n = usize::try_from(i32::from_be_bytes(len))
                 .ok()
                 .filter(|n| (4..=MAX_RESPONSE).contains(n));
             let Some(n) = n else {
@@ -200,12 +225,12 @@ impl GroupClient {
             self.stream.read_exact(&mut buf).await?;
             Ok(buf)
         };
-        let buf = match tokio::time::timeout(IO_TIMEOUT, io).await {
+        let buf = match tokio::time::timeout(timeout, io).await {
             Ok(Ok(b)) => b,
             Ok(Err(e)) => return Err(GroupError::Io(e.to_string())),
             Err(_) => return Err(GroupError::Io("i/o timeout".into())),
         };
-        let mut r = Reader(&buf);
+        let mut r = wire::Reader(&buf);
         if r.i32()? != self.correlation {
             return Err(GroupError::Malformed);
         }
@@ -213,67 +238,6 @@ impl GroupClient {
     }
 }
 
-/// A Kafka STRING (i16 length); longer input is cut at the protocol's limit, not wrapped.
-fn put_str(out: &mut Vec<u8>, s: &str) {
-    let b = &s.as_bytes()[..s.len().min(i16::MAX as usize)];
-    out.extend_from_slice(&(b.len() as i16).to_be_bytes());
-    out.extend_from_slice(b);
-}
-
-/// A bounds-checked big-endian reader.
-struct Reader<'a>(&'a [u8]);
-
-impl Reader<'_> {
-    fn take(&mut self, n: usize) -> Result<&[u8], GroupError> {
-        if self.0.len() < n {
-            return Err(GroupError::Malformed);
-        }
-        let (a, b) = self.0.split_at(n);
-        self.0 = b;
-        Ok(a)
-    }
-    fn i16(&mut self) -> Result<i16, GroupError> {
-        let b = self.take(2)?;
-        Ok(i16::from_be_bytes([b[0], b[1]]))
-    }
-    fn i32(&mut self) -> Result<i32, GroupError> {
-        let b = self.take(4)?;
-        Ok(i32::from_be_bytes([b[0], b[1], b[2], b[3]]))
-    }
-    fn i64(&mut self) -> Result<i64, GroupError> {
-        let b = self.take(8)?;
-        let mut a = [0u8; 8];
-        a.copy_from_slice(b);
-        Ok(i64::from_be_bytes(a))
-    }
-    fn len(&mut self) -> Result<usize, GroupError> {
-        usize::try_from(self.i32()?).map_err(|_| GroupError::Malformed)
-    }
-    fn string(&mut self) -> Result<String, GroupError> {
-        Ok(self.nullable_string()?.unwrap_or_default())
-    }
-    fn nullable_string(&mut self) -> Result<Option<String>, GroupError> {
-        let n = self.i16()?;
-        if n < 0 {
-            return Ok(None);
-        }
-        let b = self.take(n as usize)?;
-        Ok(Some(String::from_utf8_lossy(b).into_owned()))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn reader_rejects_truncated_input() {
-        assert!(Reader(&[0, 5, b'a']).string().is_err());
-        assert!(Reader(&[0]).i16().is_err());
-        assert_eq!(Reader(&[0xff, 0xff]).nullable_string().ok(), Some(None));
-        assert_eq!(
-            Reader(&[0, 2, b'h', b'i']).string().ok().as_deref(),
-            Some("hi")
-        );
-    }
+fn millis(d: Duration) -> i32 {
+    i32::try_from(d.as_millis()).unwrap_or(i32::MAX)
 }
