@@ -787,3 +787,54 @@ fn a_deleted_source_hands_its_partitions_over_at_once() {
         std::thread::sleep(Duration::from_millis(100));
     }
 }
+
+/// The `kafkasources.sources.knative.dev/key-type` label reads record keys as Knative's key
+/// deserializer does: `int` as a big-endian integer, `byte-array` as Binary (base64 in the HTTP
+/// header); an invalid label value is refused with a field path.
+#[test]
+fn the_key_type_label_decodes_keys() {
+    let kafka = Tansu::start(free_port());
+    let topic = unique("t");
+    kafka.create_topic(&topic, 1);
+    let sink = Sink::start();
+    let h = Herald::start();
+    let labelled = |name: &str, ty: &str, path: &str| {
+        let mut s = source(
+            name,
+            &kafka.addr,
+            &[&topic],
+            json!({"uri": sink.at(path)}),
+            json!({"consumerGroup": unique("g")}),
+        );
+        s["metadata"]["labels"] = json!({"kafkasources.sources.knative.dev/key-type": ty});
+        s
+    };
+    let bad = h.kubectl_stdin(
+        &["apply", "-f", "-"],
+        Some(&labelled("bad", "double", "/x").to_string()),
+    );
+    assert!(!bad.status.success());
+    assert!(
+        String::from_utf8_lossy(&bad.stderr)
+            .contains("metadata.labels[kafkasources.sources.knative.dev/key-type]"),
+        "{}",
+        String::from_utf8_lossy(&bad.stderr)
+    );
+    apply(
+        &h,
+        &[
+            labelled("ints", "int", "/int"),
+            labelled("bytes", "byte-array", "/bytes"),
+        ],
+    );
+    ready(&h, "ints");
+    ready(&h, "bytes");
+    let mut r = record(None, "v", &[], 1_700_000_000_000);
+    r.key = Some(42i32.to_be_bytes().to_vec());
+    kafka.produce(&topic, 0, vec![r]);
+    let int = sink.wait_for("/int", 1, EVENTS_WAIT);
+    assert_eq!(int[0].header("ce-key"), Some("42"));
+    assert_eq!(int[0].header("ce-partitionkey"), Some("42"));
+    let bytes = sink.wait_for("/bytes", 1, EVENTS_WAIT);
+    assert_eq!(bytes[0].header("ce-key"), Some("AAAAKg=="));
+}

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use herald_api::meta::{BackoffPolicy as ApiBackoff, DeliverySpec};
-use herald_api::sources::kafka::{KafkaSourceSpec, OFFSET_EARLIEST, UNORDERED};
+use herald_api::sources::kafka::{KEY_TYPE_LABEL, KafkaSourceSpec, OFFSET_EARLIEST, UNORDERED};
 use herald_api::validation::parse_iso8601_duration;
 use herald_dataplane::DeliveryPolicy;
 use herald_dataplane::delivery::BackoffPolicy;
@@ -24,6 +24,7 @@ use tokio_util::sync::CancellationToken;
 use super::assignor::{self, Assignment, RANGE};
 use super::group::{GroupClient, GroupError};
 use super::partition::{self, Delivery, Partition};
+use super::record::KeyType;
 use crate::emitter::{self, Emitter};
 use crate::runtime::SourceContext;
 
@@ -87,6 +88,8 @@ struct Settings {
     namespace: String,
     name: String,
     consumers: usize,
+    /// How record keys are read (the key-type label).
+    keys: KeyType,
     /// Records of one partition delivered at once: 1 for `ordering: ordered`.
     in_flight: usize,
 }
@@ -127,6 +130,7 @@ pub async fn run(ctx: SourceContext) {
             .and_then(|n| usize::try_from(n).ok())
             .unwrap_or(1)
             .clamp(1, MAX_CONSUMERS),
+        keys: KeyType::from_label(ctx.plan.labels.get(KEY_TYPE_LABEL).map(String::as_str)),
         in_flight: if spec.ordering.as_deref() == Some(UNORDERED) {
             UNORDERED_IN_FLIGHT
         } else {
@@ -423,6 +427,7 @@ async fn start_offsets(
                 client: Arc::new(pc),
                 start,
                 source: super::record::source_uri(&sh.s.namespace, &sh.s.name, topic),
+                keys: sh.s.keys,
             });
         }
     }

@@ -16,7 +16,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::consumer::SessionError;
 use super::group::GroupClient;
-use super::record::{self, KafkaRecord};
+use super::record::{self, KafkaRecord, KeyType};
 use super::window::Window;
 use crate::emitter::{EmitError, Emitter};
 
@@ -36,6 +36,8 @@ pub(super) struct Partition {
     pub start: i64,
     /// The `source` attribute of its plain records.
     pub source: String,
+    /// How record keys are read.
+    pub keys: KeyType,
 }
 
 /// Where events go: the sink, and the dead-letter sink for those the sink finally refused.
@@ -144,7 +146,7 @@ fn to_event(p: &Partition, r: RecordAndOffset) -> Event {
         headers: r.record.headers.into_iter().collect(),
         time: rfc3339(r.record.timestamp.timestamp_millis()),
     };
-    let (event, note) = record::to_event(&kr, &p.source);
+    let (event, note) = record::to_event_with(&kr, &p.source, p.keys);
     if let Some(note) = note {
         tracing::warn!(
             topic = %p.topic,
