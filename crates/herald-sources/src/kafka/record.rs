@@ -85,6 +85,7 @@ fn header<'a>(r: &'a KafkaRecord, name: &str) -> Option<&'a [u8]> {
 }
 
 /// Converts a record with text keys; see [`to_event_with`].
+#[cfg(test)]
 pub fn to_event(r: &KafkaRecord, source: &str) -> (Event, Option<String>) {
     to_event_with(r, source, KeyType::String)
 }
