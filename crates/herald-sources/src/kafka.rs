@@ -10,6 +10,8 @@
 #[cfg(feature = "kafka")]
 mod assignor;
 #[cfg(feature = "kafka")]
+mod client;
+#[cfg(feature = "kafka")]
 mod consumer;
 #[cfg(feature = "kafka")]
 mod encode;

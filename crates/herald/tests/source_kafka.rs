@@ -538,6 +538,23 @@ fn group_source(
     s
 }
 
+/// Two Heralds, each with KafkaSource `ks` in `group` (A delivering to `/a`, B to `/b`), both
+/// Ready: B joined after A, so the group has rebalanced over both.
+fn two_heralds_in_one_group(
+    kafka: &Tansu,
+    topic: &str,
+    group: &str,
+    sink: &Sink,
+) -> (Herald, Herald) {
+    let (a, b) = (Herald::start(), Herald::start());
+    for (h, path) in [(&a, "/a"), (&b, "/b")] {
+        let s = group_source("ks", kafka, topic, group, &sink.at(path), json!({}));
+        apply(h, &[s]);
+        ready(h, "ks");
+    }
+    (a, b)
+}
+
 fn produce_all(kafka: &Tansu, topic: &str, partitions: i32, per: usize, round: &str) -> usize {
     for p in 0..partitions {
         let records = (0..per)
@@ -562,32 +579,7 @@ fn two_heralds_share_a_group_and_take_over_from_a_dead_one() {
     kafka.create_topic(&topic, 4);
     let group = unique("group");
     let sink = Sink::start();
-    let mut a = Herald::start();
-    let b = Herald::start();
-    apply(
-        &a,
-        &[group_source(
-            "ks",
-            &kafka,
-            &topic,
-            &group,
-            &sink.at("/a"),
-            json!({}),
-        )],
-    );
-    ready(&a, "ks");
-    apply(
-        &b,
-        &[group_source(
-            "ks",
-            &kafka,
-            &topic,
-            &group,
-            &sink.at("/b"),
-            json!({}),
-        )],
-    );
-    ready(&b, "ks");
+    let (mut a, b) = two_heralds_in_one_group(&kafka, &topic, &group, &sink);
     // B's join completed a rebalance that A took part in: each owns two partitions now.
     std::thread::sleep(Duration::from_secs(2));
     let n = produce_all(&kafka, &topic, 4, 5, "r1");
@@ -745,32 +737,7 @@ fn a_deleted_source_hands_its_partitions_over_at_once() {
     kafka.create_topic(&topic, 2);
     let group = unique("group");
     let sink = Sink::start();
-    let a = Herald::start();
-    let b = Herald::start();
-    apply(
-        &a,
-        &[group_source(
-            "ks",
-            &kafka,
-            &topic,
-            &group,
-            &sink.at("/a"),
-            json!({}),
-        )],
-    );
-    ready(&a, "ks");
-    apply(
-        &b,
-        &[group_source(
-            "ks",
-            &kafka,
-            &topic,
-            &group,
-            &sink.at("/b"),
-            json!({}),
-        )],
-    );
-    ready(&b, "ks");
+    let (a, b) = two_heralds_in_one_group(&kafka, &topic, &group, &sink);
     b.kubectl_ok(&["delete", "kafkasource", "ks"]);
     let n = produce_all(&kafka, &topic, 2, 3, "l");
     let started = Instant::now();

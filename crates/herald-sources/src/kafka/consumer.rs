@@ -14,9 +14,8 @@ use herald_api::sources::kafka::{KEY_TYPE_LABEL, KafkaSourceSpec, OFFSET_EARLIES
 use herald_api::validation::parse_iso8601_duration;
 use herald_dataplane::DeliveryPolicy;
 use herald_dataplane::delivery::BackoffPolicy;
-use rskafka::BackoffConfig;
+use rskafka::client::Client;
 use rskafka::client::partition::{OffsetAt, PartitionClient, UnknownTopicHandling};
-use rskafka::client::{Client, ClientBuilder};
 use tokio::sync::{Mutex, mpsc};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
@@ -28,7 +27,6 @@ use super::record::KeyType;
 use crate::emitter::{self, Emitter};
 use crate::runtime::SourceContext;
 
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
 const BACKOFF_MAX: Duration = Duration::from_secs(30);
 /// A member that stops heartbeating for this long (a killed Herald) is evicted from the group
 /// and its partitions go to the others.
@@ -168,22 +166,9 @@ async fn park(ctx: &SourceContext, reason: &str, message: String) {
 }
 
 async fn connect(s: &Settings) -> Result<Client, SessionError> {
-    let err = |e: String| connect_error(s, e);
-    let backoff = BackoffConfig {
-        init_backoff: Duration::from_millis(100),
-        max_backoff: Duration::from_secs(1),
-        base: 2.0,
-        deadline: Some(Duration::from_secs(5)),
-    };
-    let build = ClientBuilder::new(s.bootstrap.clone())
-        .client_id("herald")
-        .backoff_config(backoff)
-        .build();
-    match tokio::time::timeout(CONNECT_TIMEOUT, build).await {
-        Ok(Ok(c)) => Ok(c),
-        Ok(Err(e)) => Err(err(e.to_string())),
-        Err(_) => Err(err("i/o timeout".into())),
-    }
+    super::client::connect(&s.bootstrap, "herald")
+        .await
+        .map_err(|e| connect_error(s, e))
 }
 
 fn connect_error(s: &Settings, error: String) -> SessionError {

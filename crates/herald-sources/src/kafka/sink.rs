@@ -15,10 +15,9 @@ use axum::response::{IntoResponse, Response};
 use herald_api::eventing::kafkasink::{KafkaSinkSpec, MODE_STRUCTURED};
 use herald_ce::{Mode, decode_http};
 use http::{HeaderMap, HeaderValue, Method, StatusCode, header};
-use rskafka::BackoffConfig;
 use rskafka::chrono::{TimeZone, Utc};
+use rskafka::client::Client;
 use rskafka::client::partition::{Compression, PartitionClient, UnknownTopicHandling};
-use rskafka::client::{Client, ClientBuilder};
 use rskafka::record::Record;
 use tokio::sync::Notify;
 
@@ -27,7 +26,7 @@ use super::partitioner::Partitioner;
 use crate::runtime::SourceContext;
 use crate::webhook::Webhook;
 
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
+use super::client::CONNECT_TIMEOUT;
 /// The longest a request waits for Kafka's acknowledgement before answering 503.
 const PRODUCE_TIMEOUT: Duration = Duration::from_secs(10);
 /// How often an idle session checks that the broker still answers.
@@ -318,28 +317,12 @@ async fn check(client: &Client, s: &Settings) -> Result<(), SessionError> {
 }
 
 async fn connect(s: &Settings) -> Result<Client, SessionError> {
-    let addr = s.bootstrap.join(",");
-    let err = |e: String| SessionError::Connect {
-        addr: addr.clone(),
-        error: e,
-    };
-    // Bounded retries inside the client: a request to a dead broker fails within seconds, so
-    // the sender gets a 503 instead of hanging.
-    let backoff = BackoffConfig {
-        init_backoff: Duration::from_millis(100),
-        max_backoff: Duration::from_secs(1),
-        base: 2.0,
-        deadline: Some(Duration::from_secs(5)),
-    };
-    let build = ClientBuilder::new(s.bootstrap.clone())
-        .client_id("herald-kafka-sink")
-        .backoff_config(backoff)
-        .build();
-    match tokio::time::timeout(CONNECT_TIMEOUT, build).await {
-        Ok(Ok(c)) => Ok(c),
-        Ok(Err(e)) => Err(err(e.to_string())),
-        Err(_) => Err(err("i/o timeout".into())),
-    }
+    super::client::connect(&s.bootstrap, "herald-kafka-sink")
+        .await
+        .map_err(|error| SessionError::Connect {
+            addr: s.bootstrap.join(","),
+            error,
+        })
 }
 
 /// Connects, creates the topic if it is missing and allowed to, and opens its partitions.
