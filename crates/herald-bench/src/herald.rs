@@ -240,9 +240,17 @@ impl Herald {
             n => (
                 format!("{}{GROUP}/triggers", self.api),
                 n as usize,
-                if n > 100 { 1000 } else { 50 },
+                // A LIST of thousands of Triggers costs Herald real CPU: poll those rarely.
+                if n > 1000 {
+                    2000
+                } else if n > 100 {
+                    500
+                } else {
+                    50
+                },
             ),
         };
+        let mut reported = Instant::now();
         let deadline = Instant::now()
             + READY_TIMEOUT.max(Duration::from_millis(u64::from(triggers.total()) * 20));
         let mut seen = 0;
@@ -254,6 +262,13 @@ impl Herald {
                     Some(items) => items.iter().filter(|o| ready(o)).count(),
                     None => usize::from(ready(&v)),
                 };
+                if expect > 1000 && reported.elapsed() >= Duration::from_secs(15) {
+                    reported = Instant::now();
+                    eprintln!(
+                        "herald-bench:   {seen} of {expect} Triggers Ready after {:.0} s",
+                        t.elapsed().as_secs_f64()
+                    );
+                }
                 if seen >= expect {
                     let times = SetupTimes {
                         created,
