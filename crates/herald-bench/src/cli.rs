@@ -47,6 +47,31 @@ pub struct Args {
     /// Print the report as JSON instead of a table.
     #[arg(long)]
     pub json: bool,
+    /// Run the whole suite of issue 9 in one go (HTTP ceiling, ingress only, 1 / fan-out /
+    /// filtered Triggers, latency at 20 % and 50 % of the max, backlog, startup and idle RSS)
+    /// and print one report with ratios and targets. `--duration`/`--warmup` apply to each
+    /// throughput and latency scenario; `--mode` and `--rate` are ignored.
+    #[arg(long)]
+    pub suite: bool,
+    /// Suite: events queued behind the stopped subscriber in the backlog scenario.
+    #[arg(long, default_value_t = 1_000_000)]
+    pub backlog: u64,
+    /// Suite: Triggers in the filtered scenario (exact `type` filters, one of them matching).
+    #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub triggers: u32,
+    /// Suite: Triggers in the fan-out scenario (no filter: each event delivered this many times).
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub fanout: u32,
+    /// Suite: cold starts of `herald serve` on an empty data directory (the median is reported).
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=100))]
+    pub startups: u32,
+    /// Refuse to run when the machine is busy before the start (more than 0.2 core used over
+    /// 1 s); without it the tool warns and runs.
+    #[arg(long)]
+    pub require_idle: bool,
+    /// Pin Herald and this process to separate halves of the CPUs with `taskset`.
+    #[arg(long)]
+    pub pin: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

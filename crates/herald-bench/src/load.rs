@@ -35,6 +35,8 @@ pub struct LoadConfig {
     pub warmup: Duration,
     pub duration: Duration,
     pub rate: Option<f64>,
+    /// Stop after this many events in all (the backlog's fill), whatever the duration left.
+    pub count: Option<u64>,
 }
 
 /// One request and its answer.
@@ -84,6 +86,7 @@ pub async fn run(
     let interval = cfg
         .rate
         .map(|r| Duration::from_secs_f64(f64::from(cfg.connections) / r));
+    let budget = cfg.count.map(|n| Arc::new(AtomicU64::new(n)));
     let mut tasks = JoinSet::new();
     for n in 0..cfg.connections {
         let task = Task {
@@ -99,6 +102,7 @@ pub async fn run(
             interval,
             measure_from,
             end,
+            budget: budget.clone(),
         };
         tasks.spawn(task.run());
     }
@@ -122,6 +126,7 @@ struct Task {
     interval: Option<Duration>,
     measure_from: Instant,
     end: Instant,
+    budget: Option<Arc<AtomicU64>>,
 }
 
 impl Task {
@@ -149,7 +154,7 @@ impl Task {
                 }
                 None => Instant::now(),
             };
-            if origin >= self.end {
+            if origin >= self.end || !self.take_one() {
                 break;
             }
             let id = self.ids.0.fetch_add(1, Ordering::Relaxed);
@@ -166,6 +171,14 @@ impl Task {
             }
         }
         sent
+    }
+
+    /// One event off the budget, if there is one; false when it is spent.
+    fn take_one(&self) -> bool {
+        self.budget.as_ref().is_none_or(|b| {
+            b.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1))
+                .is_ok()
+        })
     }
 
     async fn post(&self, id: u64, sent_ns: u64) -> u16 {

@@ -4,15 +4,20 @@
 //! that sink, so every Herald figure comes with a baseline taken on the same (shared, 2-core)
 //! machine under the same conditions. See BENCHMARKS.md for the method and the figures.
 
+mod backlog;
 mod cli;
 mod clock;
 mod herald;
 mod load;
+mod pin;
 mod procfs;
 mod report;
 mod run;
 mod sink;
+mod startup;
 mod stats;
+mod suite;
+mod suite_report;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -23,6 +28,7 @@ use clap::Parser;
 use serde_json::json;
 
 use crate::cli::{Args, Mode};
+use crate::herald::{Launch, Triggers};
 use crate::run::{Settings, Target};
 
 #[tokio::main]
@@ -34,15 +40,27 @@ async fn main() -> Result<()> {
     args.validate()?;
 
     let data_parent = args.data_parent.clone().unwrap_or_else(std::env::temp_dir);
+    let pin = if args.pin { pin::plan() } else { None };
+    if let Some(p) = &pin {
+        pin::pin_self(&p.bench)?;
+    }
+    let launch = Launch {
+        binary: find_herald(&args.herald)?,
+        no_fsync: args.no_fsync,
+        cpus: pin.as_ref().map(|p| p.herald.clone()),
+    };
+    if args.suite {
+        return suite::main(&args, launch, data_parent, pin).await;
+    }
     let mut targets = Vec::new();
     if matches!(args.mode, Mode::Direct | Mode::Both) {
         targets.push(Target::Direct);
     }
     if matches!(args.mode, Mode::Herald | Mode::Both) {
         targets.push(Target::Herald {
-            binary: find_herald(&args.herald)?,
+            launch: launch.clone(),
             data_parent: data_parent.clone(),
-            no_fsync: args.no_fsync,
+            triggers: Triggers::Fanout(1),
         });
     }
 
@@ -54,6 +72,7 @@ async fn main() -> Result<()> {
             warmup: args.warmup,
             duration: args.duration,
             rate: args.rate,
+            count: None,
         },
         drain_timeout: args.drain_timeout,
         clock: clock::Clock::new(),

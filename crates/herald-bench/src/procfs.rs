@@ -103,6 +103,23 @@ fn parse_proc_stat(text: &str) -> Option<MachineCpu> {
     })
 }
 
+/// Bytes a directory tree occupies on disk (allocated blocks, so sparse or preallocated
+/// segment files count as the disk sees them).
+pub fn disk_bytes(path: &Path) -> u64 {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(entries) = std::fs::read_dir(path) else {
+        return 0;
+    };
+    entries
+        .filter_map(Result::ok)
+        .map(|e| match e.metadata() {
+            Ok(m) if m.is_dir() => disk_bytes(&e.path()),
+            Ok(m) => m.blocks() * 512,
+            Err(_) => 0,
+        })
+        .sum()
+}
+
 /// Online cores, as `nproc` counts them.
 pub fn cores() -> usize {
     std::thread::available_parallelism()
@@ -180,6 +197,15 @@ mod tests {
             field_kib("Name:\tx\nVmRSS:\t  4242 kB\n", "VmRSS:"),
             Some(4242)
         );
+    }
+
+    #[test]
+    fn disk_usage_counts_files() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let sub = dir.path().join("a");
+        std::fs::create_dir(&sub).unwrap_or_else(|e| panic!("{e}"));
+        std::fs::write(sub.join("f"), vec![1u8; 10_000]).unwrap_or_else(|e| panic!("{e}"));
+        assert!(disk_bytes(dir.path()) >= 10_000);
     }
 
     #[test]

@@ -27,15 +27,13 @@ fn ratios(runs: &[RunResult]) -> Option<Value> {
     }))
 }
 
-fn round3(x: f64) -> f64 {
+pub fn round3(x: f64) -> f64 {
     (x * 1000.0).round() / 1000.0
 }
 
 pub fn json(ctx: &Context, runs: &[RunResult]) -> Value {
-    let modes: serde_json::Map<String, Value> = runs
-        .iter()
-        .map(|r| (r.name.to_string(), run_json(r)))
-        .collect();
+    let modes: serde_json::Map<String, Value> =
+        runs.iter().map(|r| (r.name.clone(), run_json(r))).collect();
     json!({
         "date": ctx.date,
         "machine": ctx.machine,
@@ -46,7 +44,7 @@ pub fn json(ctx: &Context, runs: &[RunResult]) -> Value {
     })
 }
 
-fn run_json(r: &RunResult) -> Value {
+pub fn run_json(r: &RunResult) -> Value {
     json!({
         "window_s": r.window_s,
         "accepted": r.accepted,
@@ -57,6 +55,8 @@ fn run_json(r: &RunResult) -> Value {
         "delivered_per_s": r.delivered_per_s().round(),
         "e2e_latency": r.e2e.to_json(),
         "accepted_total": r.accepted_total,
+        "routes": r.routes,
+        "deliveries_expected": r.expected,
         "delivered_of_accepted": r.delivered_of_accepted,
         "missing": r.missing,
         "missing_sample_ids": r.missing_sample,
@@ -64,6 +64,10 @@ fn run_json(r: &RunResult) -> Value {
         "delivered_without_2xx": r.unacknowledged_delivered,
         "foreign_requests": r.foreign,
         "drain_ms": r.drain.as_millis() as u64,
+        "setup_ms": r.setup.map(|t| json!({
+            "created": t.created.as_millis() as u64,
+            "ready": t.ready.as_millis() as u64,
+        })),
         "herald": r.herald.as_ref().map(|h| json!({
             "cpu_us_per_event": round1(h.cpu_us_per_event),
             "cores_busy": round3(h.cores),
@@ -80,7 +84,7 @@ fn run_json(r: &RunResult) -> Value {
     })
 }
 
-fn round1(x: f64) -> f64 {
+pub fn round1(x: f64) -> f64 {
     (x * 10.0).round() / 10.0
 }
 
@@ -135,11 +139,8 @@ pub fn table(ctx: &Context, runs: &[RunResult]) -> String {
     });
     t.latency("end-to-end latency", |r| r.e2e);
     t.add("delivered/accepted (all)", |r| {
-        let pct = 100.0 * r.delivered_of_accepted as f64 / r.accepted_total.max(1) as f64;
-        format!(
-            "{pct:.3}% ({}/{})",
-            r.delivered_of_accepted, r.accepted_total
-        )
+        let pct = 100.0 * r.delivered_of_accepted as f64 / r.expected.max(1) as f64;
+        format!("{pct:.3}% ({}/{})", r.delivered_of_accepted, r.expected)
     });
     t.add("duplicates", |r| r.duplicates.to_string());
     t.add("drain after load", |r| {

@@ -1,7 +1,7 @@
 //! One measured run: start the sink (and Herald), drive the load, sample CPU at the window's
 //! edges, drain, and check that every accepted event arrived.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 
 use crate::clock::Clock;
-use crate::herald::Herald;
+use crate::herald::{Herald, Launch, SetupTimes, Triggers};
 use crate::load::{self, Ids, LoadConfig, Sent};
 use crate::procfs::{self, MachineCpu};
 use crate::sink::{Receipt, Sink};
@@ -20,19 +20,34 @@ use crate::stats::Latency;
 pub enum Target {
     /// Straight to the sink: the baseline, the cost of the generator and sink alone.
     Direct,
-    /// Through a Herald Broker and Trigger to the sink.
+    /// Through a Herald Broker (and its Triggers) to the sink.
     Herald {
-        binary: PathBuf,
+        launch: Launch,
         data_parent: PathBuf,
-        no_fsync: bool,
+        triggers: Triggers,
     },
 }
 
 impl Target {
-    pub fn name(&self) -> &'static str {
+    /// `direct`, `herald` (one Trigger), `herald-ingress` (none), `herald-10-triggers` (fan-out)
+    /// or `herald-10000-filtered`.
+    pub fn name(&self) -> String {
         match self {
-            Target::Direct => "direct",
-            Target::Herald { .. } => "herald",
+            Target::Direct => "direct".into(),
+            Target::Herald { triggers, .. } => match triggers {
+                Triggers::None => "herald-ingress".into(),
+                Triggers::Fanout(1) | Triggers::Held => "herald".into(),
+                Triggers::Fanout(n) => format!("herald-{n}-triggers"),
+                Triggers::Filtered(n) => format!("herald-{n}-filtered"),
+            },
+        }
+    }
+
+    /// Deliveries each accepted event should produce.
+    pub fn routes(&self) -> u32 {
+        match self {
+            Target::Direct => 1,
+            Target::Herald { triggers, .. } => triggers.routes(),
         }
     }
 }
@@ -54,7 +69,9 @@ pub struct HeraldUse {
 /// loss check covers every accepted event, warm-up included.
 #[derive(Debug, Clone)]
 pub struct RunResult {
-    pub name: &'static str,
+    pub name: String,
+    /// Deliveries each accepted event should produce (0 without Triggers, n for a fan-out).
+    pub routes: u32,
     pub window_s: f64,
     pub accepted: u64,
     pub errors: BTreeMap<String, u64>,
@@ -62,6 +79,8 @@ pub struct RunResult {
     pub delivered_in_window: u64,
     pub e2e: Latency,
     pub accepted_total: u64,
+    /// Deliveries expected for every accepted event (warm-up included) and those that arrived.
+    pub expected: u64,
     pub delivered_of_accepted: u64,
     pub missing: u64,
     pub missing_sample: Vec<u64>,
@@ -71,6 +90,7 @@ pub struct RunResult {
     pub foreign: u64,
     pub drain: Duration,
     pub herald: Option<HeraldUse>,
+    pub setup: Option<SetupTimes>,
     pub bench_cpu_us_per_event: f64,
     pub machine_busy_pct: f64,
     pub steal_pct: f64,
@@ -115,12 +135,12 @@ pub async fn run(target: &Target, s: &Settings) -> Result<RunResult> {
     let herald = match target {
         Target::Direct => None,
         Target::Herald {
-            binary,
+            launch,
             data_parent,
-            no_fsync,
+            ..
         } => {
-            let (binary, parent, no_fsync) = (binary.clone(), data_parent.clone(), *no_fsync);
-            let h = tokio::task::spawn_blocking(move || Herald::start(&binary, &parent, no_fsync))
+            let (launch, parent) = (launch.clone(), data_parent.clone());
+            let h = tokio::task::spawn_blocking(move || Herald::start(&launch, &parent))
                 .await
                 .context("starting Herald")??;
             Some(h)
@@ -140,9 +160,12 @@ async fn measure(
     sink: &Sink,
     herald: Option<&Herald>,
 ) -> Result<RunResult> {
-    let url = match herald {
-        Some(h) => h.setup(&s.client, &sink.url).await?,
-        None => format!("{}/", sink.url),
+    let (url, setup) = match (herald, target) {
+        (Some(h), Target::Herald { triggers, .. }) => {
+            let (url, times) = h.setup(&s.client, &sink.url, *triggers).await?;
+            (url, Some(times))
+        }
+        _ => (format!("{}/", sink.url), None),
     };
     let cfg = LoadConfig {
         target: url,
@@ -171,7 +194,8 @@ async fn measure(
         .filter(|x| is_2xx(x.status))
         .map(|x| x.id)
         .collect();
-    let receipts = drain(sink, &accepted_ids, s.drain_timeout).await;
+    let routes = target.routes();
+    let receipts = drain(sink, &accepted_ids, routes, s.drain_timeout).await;
     let drain = drain_started.elapsed();
     let rss_kib = pid
         .as_deref()
@@ -185,10 +209,11 @@ async fn measure(
         window_s,
         &sent,
         &accepted_ids,
+        routes,
         &receipts,
-        ws,
-        we,
+        (ws, we),
     );
+    r.setup = setup;
     r.foreign = sink.foreign();
     r.drain = drain;
     let ticks_per_s = procfs::clock_ticks() as f64;
@@ -206,7 +231,7 @@ async fn measure(
     let cores = procfs::cores() as f64;
     let ours = (own_ticks + herald_ticks) as f64 / ticks_per_s / window_s;
     r.other_cores = (r.machine_busy_pct / 100.0 * cores - ours).max(0.0);
-    if let (Some(b), Some(a), Target::Herald { no_fsync, .. }) =
+    if let (Some(b), Some(a), Target::Herald { launch, .. }) =
         (before.herald_ticks, after.herald_ticks, target)
     {
         let ticks = a.saturating_sub(b);
@@ -214,7 +239,7 @@ async fn measure(
             cpu_us_per_event: per_event(ticks),
             cores: ticks as f64 / ticks_per_s / window_s,
             rss_kib,
-            fsync: !no_fsync,
+            fsync: !launch.no_fsync,
             fsyncs_per_s: match (fsyncs_before, fsyncs_after) {
                 (Some(b), Some(a)) => Some(a.saturating_sub(b) as f64 / window_s),
                 _ => None,
@@ -225,7 +250,7 @@ async fn measure(
 }
 
 /// Herald's `herald_log_fsyncs` gauge, or `None` if the metric is not there (older builds).
-async fn fsyncs(client: &reqwest::Client, url: Option<&str>) -> Option<u64> {
+pub async fn fsyncs(client: &reqwest::Client, url: Option<&str>) -> Option<u64> {
     let text = client.get(url?).send().await.ok()?.text().await.ok()?;
     metric_value(&text, "herald_log_fsyncs")
 }
@@ -248,23 +273,26 @@ fn metric_value(text: &str, name: &str) -> Option<u64> {
     (!values.is_empty()).then(|| values.iter().sum::<f64>() as u64)
 }
 
-fn is_2xx(status: u16) -> bool {
+pub fn is_2xx(status: u16) -> bool {
     (200..300).contains(&status)
 }
 
-/// Waits until the sink holds every accepted event or the timeout passes, then returns what it
-/// received. The exact check runs only when the raw count says it could pass, so polling stays
-/// cheap while events are still flowing.
-async fn drain(sink: &Sink, accepted: &[u64], timeout: Duration) -> Vec<Receipt> {
+/// Waits until the sink holds every accepted event on each of `routes` or the timeout passes,
+/// then returns what it received. The exact check runs only when the raw count says it could
+/// pass, so polling stays cheap while events are still flowing.
+pub async fn drain(sink: &Sink, accepted: &[u64], routes: u32, timeout: Duration) -> Vec<Receipt> {
     let deadline = Instant::now() + timeout;
     let mut checked_at = u64::MAX;
     loop {
         let received = sink.received();
-        if received >= accepted.len() as u64 && received != checked_at {
+        if received >= accepted.len() as u64 * u64::from(routes) && received != checked_at {
             checked_at = received;
             let receipts = sink.receipts();
-            let got: std::collections::HashSet<u64> = receipts.iter().map(|r| r.id).collect();
-            if accepted.iter().all(|id| got.contains(id)) {
+            let got: HashSet<(u64, u32)> = receipts.iter().map(|r| (r.id, r.route)).collect();
+            if accepted
+                .iter()
+                .all(|id| (0..routes).all(|route| got.contains(&(*id, route))))
+            {
                 return receipts;
             }
         }
@@ -275,15 +303,17 @@ async fn drain(sink: &Sink, accepted: &[u64], timeout: Duration) -> Vec<Receipt>
     }
 }
 
-/// Turns raw sends and receipts into the report's figures (pure, so it is unit-tested).
-fn summarize(
-    name: &'static str,
+/// Turns raw sends and receipts into the report's figures (pure, so it is unit-tested). Every
+/// accepted event should arrive once on each of `routes`; `(ws, we)` is the measured window in
+/// unix ns.
+pub fn summarize(
+    name: String,
     window_s: f64,
     sent: &[Sent],
     accepted_ids: &[u64],
+    routes: u32,
     receipts: &[Receipt],
-    ws: u64,
-    we: u64,
+    (ws, we): (u64, u64),
 ) -> RunResult {
     let mut errors = BTreeMap::new();
     let mut ingress = Vec::new();
@@ -298,11 +328,11 @@ fn summarize(
             *errors.entry(key).or_insert(0u64) += 1;
         }
     }
-    // First receipt per event; later ones are duplicates.
-    let mut first: HashMap<u64, Receipt> = HashMap::with_capacity(receipts.len());
+    // First receipt per event and route; later ones are duplicates.
+    let mut first: HashMap<(u64, u32), Receipt> = HashMap::with_capacity(receipts.len());
     let mut duplicates = 0;
     for r in receipts {
-        match first.entry(r.id) {
+        match first.entry((r.id, r.route)) {
             std::collections::hash_map::Entry::Occupied(_) => duplicates += 1,
             std::collections::hash_map::Entry::Vacant(v) => {
                 v.insert(*r);
@@ -318,18 +348,28 @@ fn summarize(
         .filter(|r| (ws..we).contains(&r.sent_ns))
         .map(|r| r.recv_ns.saturating_sub(r.sent_ns))
         .collect();
-    let mut missing_ids: Vec<u64> = accepted_ids
-        .iter()
-        .copied()
-        .filter(|id| !first.contains_key(id))
-        .collect();
+    let mut missing = 0u64;
+    let mut missing_ids: Vec<u64> = Vec::new();
+    for id in accepted_ids {
+        let absent = (0..routes)
+            .filter(|route| !first.contains_key(&(*id, *route)))
+            .count() as u64;
+        if absent > 0 {
+            missing += absent;
+            missing_ids.push(*id);
+        }
+    }
     missing_ids.sort_unstable();
-    let accepted_set: std::collections::HashSet<u64> = accepted_ids.iter().copied().collect();
-    let unacknowledged_delivered = first.keys().filter(|id| !accepted_set.contains(id)).count();
-    let missing = missing_ids.len() as u64;
+    let accepted_set: HashSet<u64> = accepted_ids.iter().copied().collect();
+    let unacknowledged_delivered = first
+        .keys()
+        .filter(|(id, _)| !accepted_set.contains(id))
+        .count();
     missing_ids.truncate(10);
+    let expected = accepted_ids.len() as u64 * u64::from(routes);
     RunResult {
         name,
+        routes,
         window_s,
         accepted: ingress.len() as u64,
         errors,
@@ -337,7 +377,8 @@ fn summarize(
         delivered_in_window,
         e2e: Latency::from_samples(&mut e2e),
         accepted_total: accepted_ids.len() as u64,
-        delivered_of_accepted: accepted_ids.len() as u64 - missing,
+        expected,
+        delivered_of_accepted: expected - missing,
         missing,
         missing_sample: missing_ids,
         duplicates,
@@ -345,6 +386,7 @@ fn summarize(
         foreign: 0,
         drain: Duration::ZERO,
         herald: None,
+        setup: None,
         bench_cpu_us_per_event: 0.0,
         machine_busy_pct: 0.0,
         steal_pct: 0.0,
@@ -368,6 +410,7 @@ mod tests {
     fn receipt(id: u64, sent_ns: u64, recv_ns: u64) -> Receipt {
         Receipt {
             id,
+            route: 0,
             sent_ns,
             recv_ns,
         }
@@ -402,7 +445,15 @@ mod tests {
             receipt(2, 100, 180), // duplicate
             receipt(4, 110, 140), // delivered though the sender saw 503
         ];
-        let r = summarize("herald", 1.0, &sends, &accepted, &receipts, 100, 200);
+        let r = summarize(
+            "herald".into(),
+            1.0,
+            &sends,
+            &accepted,
+            1,
+            &receipts,
+            (100, 200),
+        );
         assert_eq!(r.accepted, 2);
         assert_eq!(r.errors.get("503"), Some(&1));
         assert_eq!(r.errors.get("no answer"), Some(&1));
@@ -416,5 +467,21 @@ mod tests {
         assert_eq!(r.delivered_in_window, 3);
         assert_eq!(r.e2e.count, 2);
         assert_eq!(r.e2e.max, 30);
+    }
+
+    #[test]
+    fn fan_out_counts_each_route() {
+        let sends = [sent(1, 202, true), sent(2, 202, true)];
+        let accepted = [1, 2];
+        let on = |id, route| Receipt {
+            route,
+            ..receipt(id, 100, 150)
+        };
+        let receipts = [on(1, 0), on(1, 1), on(2, 0), on(2, 0)];
+        let r = summarize("f".into(), 1.0, &sends, &accepted, 2, &receipts, (100, 200));
+        assert_eq!((r.expected, r.delivered_of_accepted, r.missing), (4, 3, 1));
+        assert_eq!((r.missing_sample.clone(), r.duplicates), (vec![2], 1));
+        let none = summarize("i".into(), 1.0, &sends, &accepted, 0, &[], (100, 200));
+        assert_eq!((none.expected, none.missing), (0, 0));
     }
 }

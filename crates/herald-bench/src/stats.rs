@@ -12,6 +12,7 @@ pub struct Latency {
     pub p50: u64,
     pub p90: u64,
     pub p99: u64,
+    pub p999: u64,
     pub max: u64,
 }
 
@@ -27,6 +28,7 @@ impl Latency {
             p50: rank(samples, 50.0),
             p90: rank(samples, 90.0),
             p99: rank(samples, 99.0),
+            p999: rank(samples, 99.9),
             max: samples[samples.len() - 1],
         }
     }
@@ -37,6 +39,7 @@ impl Latency {
             "p50_us": us(self.p50),
             "p90_us": us(self.p90),
             "p99_us": us(self.p99),
+            "p99_9_us": us(self.p999),
             "max_us": us(self.max),
         })
     }
@@ -45,7 +48,9 @@ impl Latency {
 /// Nearest-rank percentile of sorted, non-empty `sorted`.
 fn rank(sorted: &[u64], pct: f64) -> u64 {
     let n = sorted.len();
-    let idx = ((pct / 100.0) * n as f64).ceil() as usize;
+    // In per-mille integers: 99.9 / 100 × 1000 is 999.0000000000001 in floating point.
+    let permille = (pct * 10.0).round() as usize;
+    let idx = (permille * n).div_ceil(1000);
     sorted[idx.clamp(1, n) - 1]
 }
 
@@ -71,11 +76,11 @@ mod tests {
 
     #[test]
     fn nearest_rank() {
-        let mut v: Vec<u64> = (1..=100).rev().collect();
+        let mut v: Vec<u64> = (1..=1000).rev().collect();
         let l = Latency::from_samples(&mut v);
         assert_eq!(
-            (l.count, l.p50, l.p90, l.p99, l.max),
-            (100, 50, 90, 99, 100)
+            (l.count, l.p50, l.p90, l.p99, l.p999, l.max),
+            (1000, 500, 900, 990, 999, 1000)
         );
         let mut one = vec![7];
         let l = Latency::from_samples(&mut one);
