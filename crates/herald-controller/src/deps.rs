@@ -41,8 +41,22 @@ pub fn affects(changed: &Resource, event: EventType, target: &Resource) -> bool 
     if changed.group.is_empty() && changed.kind != "Service" {
         return false; // Namespaces, ConfigMaps, Secrets: nothing references them (yet).
     }
+    if is_subscription_kind(changed) {
+        // Triggers and Subscriptions come by the thousand and nothing depends on them (they
+        // are not addressable): fanning out on each add made creating N Triggers O(N²). A
+        // destination that names one by mistake gets its message refreshed by the resync.
+        return false;
+    }
     let fan_out = is_addressable(changed.group, changed.kind) || event != EventType::Modified;
     fan_out && has_references(target.group, target.kind)
+}
+
+/// Triggers and Subscriptions: the per-subscriber kinds.
+fn is_subscription_kind(r: &Resource) -> bool {
+    matches!(
+        (r.group, r.kind),
+        ("eventing.knative.dev", "Trigger") | ("messaging.knative.dev", "Subscription")
+    )
 }
 
 /// The controllers of an object: `(group, kind, name)` of each ownerReference with
@@ -91,6 +105,8 @@ mod tests {
         assert!(affects(svc, EventType::Modified, broker)); // dead-letter sinks
         assert!(!affects(trigger, EventType::Modified, trigger)); // status writes don't fan out
         assert!(affects(ping, EventType::Added, trigger)); // dependency annotation
+        assert!(!affects(trigger, EventType::Added, trigger)); // creating N Triggers stays O(N)
+        assert!(!affects(trigger, EventType::Deleted, ping));
         assert!(!affects(broker, EventType::Modified, svc));
         assert!(!affects(ns, EventType::Added, trigger));
     }
