@@ -399,7 +399,8 @@ fn a_failed_delivery_is_resent_and_committed_once_accepted() {
     sink.expect_no_more("/s", 2, Duration::from_secs(3));
 }
 
-/// Record batches compressed with gzip or snappy are read like uncompressed ones.
+/// Record batches compressed with any of Kafka's codecs (gzip, snappy, lz4, zstd) are read like
+/// uncompressed ones.
 #[test]
 fn compressed_batches_are_consumed() {
     let kafka = Tansu::start(free_port());
@@ -418,19 +419,29 @@ fn compressed_batches_are_consumed() {
         )],
     );
     ready(&h, "ks");
-    for c in [Compression::Gzip, Compression::Snappy] {
+    let codecs = [
+        Compression::Gzip,
+        Compression::Snappy,
+        Compression::Lz4,
+        Compression::Zstd,
+    ];
+    for c in codecs {
         let batch = (0..3)
             .map(|i| record(None, &format!("{c:?}-{i}"), &[], 1_700_000_000_000))
             .collect();
         kafka.produce_batch(&topic, 0, batch, c);
     }
-    let want: BTreeSet<String> = (0..6).map(|i| format!("partition:0/offset:{i}")).collect();
+    let want: BTreeSet<String> = (0..12).map(|i| format!("partition:0/offset:{i}")).collect();
     let got = wait_ids(&sink, "/c", &want, &h);
     let bodies: BTreeSet<String> = got.iter().map(|r| r.body_str().to_string()).collect();
-    assert!(
-        bodies.contains("Gzip-2") && bodies.contains("Snappy-0"),
-        "{bodies:?}"
-    );
+    for c in codecs {
+        for i in 0..3 {
+            assert!(
+                bodies.contains(&format!("{c:?}-{i}")),
+                "{c:?}-{i}: {bodies:?}"
+            );
+        }
+    }
 }
 
 /// `delivery.deadLetterSink` (DP-41..43): a record the sink refuses (400, not retryable) goes
