@@ -57,27 +57,9 @@ fn ready(h: &Herald, name: &str) {
     h.wait_jsonpath_within(&["kafkasource", name], READY, "True", EVENTS_WAIT);
 }
 
-fn ids(got: &[Received]) -> BTreeSet<String> {
-    got.iter()
-        .filter_map(|r| r.header("ce-id").map(str::to_string))
-        .collect()
-}
-
-/// Waits until every id in `want` arrived at least once (at-least-once: duplicates allowed).
+/// Waits until every id in `want` arrived at least once.
 fn wait_ids(sink: &Sink, path: &str, want: &BTreeSet<String>, h: &Herald) -> Vec<Received> {
-    let deadline = Instant::now() + EVENTS_WAIT * 2;
-    loop {
-        let got = sink.received(path);
-        if want.is_subset(&ids(&got)) {
-            return got;
-        }
-        if Instant::now() > deadline {
-            let seen = ids(&got);
-            let missing: Vec<_> = want.difference(&seen).collect();
-            panic!("missing events {missing:?}\nherald log:\n{}", h.log());
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    wait_for_ids(sink, path, want, EVENTS_WAIT * 2, h)
 }
 
 /// The registered (type, source) pairs, sorted.
@@ -389,7 +371,7 @@ fn a_failed_delivery_is_resent_and_committed_once_accepted() {
     );
     let got = sink.wait_for("/s", 2, EVENTS_WAIT);
     assert_eq!(
-        ids(&got),
+        id_set(&got),
         BTreeSet::from(["partition:0/offset:0".to_string()])
     );
     sink.expect_no_more("/s", 2, Duration::from_secs(3));

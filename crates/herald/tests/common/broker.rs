@@ -1,12 +1,13 @@
 //! Helpers for the broker black-box tests: raw HTTP on a small runtime, Broker/Trigger
 //! manifests applied with kubectl, and waiting for readiness.
 
-use std::time::Duration;
+use std::collections::BTreeSet;
+use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
 use super::Herald;
-use super::sink::Received;
+use super::sink::{Received, Sink};
 
 /// The Ready condition's status, as kubectl's jsonpath prints it.
 pub const READY: &str = "{.status.conditions[?(@.type==\"Ready\")].status}";
@@ -160,4 +161,36 @@ pub fn with_id<'a>(got: &'a [Received], id: &str) -> &'a Received {
     got.iter()
         .find(|r| r.header("ce-id") == Some(id))
         .unwrap_or_else(|| panic!("no delivery with ce-id {id}:\n{got:#?}"))
+}
+
+/// The distinct `ce-id`s received.
+pub fn id_set(got: &[Received]) -> BTreeSet<String> {
+    got.iter()
+        .filter_map(|r| r.header("ce-id").map(str::to_string))
+        .collect()
+}
+
+/// Waits until every id in `want` arrived at `path` at least once (at-least-once: duplicates
+/// allowed) and returns everything received there; panics with the missing ids and Herald's log
+/// after `timeout`.
+pub fn wait_for_ids(
+    sink: &Sink,
+    path: &str,
+    want: &BTreeSet<String>,
+    timeout: Duration,
+    h: &Herald,
+) -> Vec<Received> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let got = sink.received(path);
+        let seen = id_set(&got);
+        if want.is_subset(&seen) {
+            return got;
+        }
+        if Instant::now() > deadline {
+            let missing: Vec<_> = want.difference(&seen).collect();
+            panic!("missing events {missing:?}\nherald log:\n{}", h.log());
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }
